@@ -1,0 +1,2 @@
+# samples/: example workloads (samples/*/build.mk).
+include $(wildcard samples/*/build.mk)
