@@ -41,6 +41,9 @@ OBJ := $(BUILD)/obj
 # Sanitizer binaries, for the check targets (which run with SAN=0).
 SANBIN := build/san/bin
 KVT_VERSION := 0.1.0
+# The project's contract (spec and scenarios) lives beside the clone.
+SHARED ?= $(abspath ../shared)
+SCENARIO_DIRS := $(SHARED)/scenarios tests/scenarios
 LIBDIR := $(BUILD)/lib
 PLUGINDIR := $(BUILD)/plugins
 
