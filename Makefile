@@ -25,15 +25,16 @@ endif
 PREFIX ?= /usr/local
 SAN ?= 0
 
+BUILDROOT ?= build
 ifeq ($(SAN),1)
-BUILD := build/san
-BIN := build/san/bin
+BUILD := $(BUILDROOT)/san
+BIN := $(BUILD)/bin
 OPTFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer
 SANLDFLAGS := -fsanitize=address,undefined
 else
-BUILD := build/rel
-BIN := bin
+BUILD := $(BUILDROOT)/rel
+BIN ?= bin
 OPTFLAGS := -O2 -g
 SANLDFLAGS :=
 endif
