@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+/*
+ * consumers/common.c - helpers shared by the built-in consumers.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+const char *const cons_kind_name[4] = { "R", "W", "FR", "FW" };
+const char *const cons_named_name[2] = { "anon", "file" };
+
+int cons_error(struct kvt_error *err, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err) {
+		err->status = status;
+		err->sys_errno = status == KVT_E_IO ? errno : 0;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		va_end(ap);
+	}
+	return status;
+}
+
+void cons_header(struct kvt_header *h, const struct kvt_consumer_args *a,
+		 int sk)
+{
+	const struct kvt_header *src = a->rheader;
+
+	kvt_header_init(h, sk, "run-merger");
+	if (!src || !src->stream)
+		src = a->kheader;
+	if (!src || !src->stream)
+		return;
+	memcpy(h->trace_id, src->trace_id, sizeof(h->trace_id));
+	h->created_ns = src->created_ns;
+	h->ncpus = src->ncpus;
+	memcpy(h->kernel_release, src->kernel_release,
+	       sizeof(h->kernel_release));
+	memcpy(h->machine, src->machine, sizeof(h->machine));
+}
+
+int cons_writer_opts(struct kvt_writer_opts *o,
+		     const struct kvt_consumer_args *a, int i_compress,
+		     int i_level, int i_threads, struct kvt_error *err)
+{
+	const char *c = a->opts[i_compress].str;
+
+	memset(o, 0, sizeof(*o));
+	o->codec = c ? kvt_codec_parse(c) : KVT_CODEC_GZIP_BLOCKS;
+	if (o->codec < 0)
+		return cons_error(err, KVT_E_USAGE,
+				  "compress=%s: not a codec (none, gzip, "
+				  "gzip-blocks, zstd)", c);
+	o->level = (int)a->opts[i_level].num;
+	o->threads = (int)a->opts[i_threads].num;
+	if (o->threads < 0 || o->level < 0)
+		return cons_error(err, KVT_E_USAGE,
+				  "level= and threads= cannot be negative");
+	return 0;
+}
+
+int obuf_init(struct obuf *o, FILE *f, const char *path)
+{
+	memset(o, 0, sizeof(*o));
+	o->f = f;
+	o->path = path;
+	o->cap = 1 << 20;
+	o->b = malloc(o->cap);
+	return o->b ? 0 : KVT_E_NOMEM;
+}
+
+int obuf_flush(struct obuf *o, struct kvt_error *err)
+{
+	if (o->n && !o->failed && fwrite(o->b, 1, o->n, o->f) != o->n)
+		o->failed = errno ? errno : EIO;
+	o->n = 0;
+	if (o->failed) {
+		errno = o->failed;
+		return cons_error(err, KVT_E_IO, "cannot write %s: %s",
+				  o->path, strerror(o->failed));
+	}
+	return 0;
+}
+
+void obuf_free(struct obuf *o)
+{
+	free(o->b);
+	o->b = NULL;
+}
+
+int cons_ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}

@@ -1,0 +1,664 @@
+// SPDX-License-Identifier: MIT
+/*
+ * merger/aspace.c - private pages, page tables, page-cache objects and
+ * mappings (see aspace.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "aspace.h"
+
+/* ---- private pages -------------------------------------------------------- */
+
+int ppool_init(struct ppool *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->cap = 1024;
+	p->v = calloc(p->cap, sizeof(*p->v));
+	if (!p->v)
+		return -1;
+	p->n = 1;
+	return 0;
+}
+
+void ppool_free(struct ppool *p)
+{
+	free(p->v);
+	memset(p, 0, sizeof(*p));
+}
+
+uint32_t ppool_new(struct ppool *p, uint64_t num)
+{
+	uint32_t i;
+
+	if (p->free_head) {
+		i = p->free_head;
+		p->free_head = p->v[i].next_free;
+	} else {
+		if (p->n == p->cap) {
+			uint64_t ncap = (uint64_t)p->cap * 2;
+			struct ppage *nv;
+
+			if (ncap > UINT32_MAX)
+				ncap = UINT32_MAX;
+			if (ncap <= p->cap)
+				return 0;
+			nv = realloc(p->v, ncap * sizeof(*nv));
+			if (!nv)
+				return 0;
+			p->v = nv;
+			p->cap = (uint32_t)ncap;
+		}
+		i = p->n++;
+	}
+	p->v[i].num = num;
+	p->v[i].holders = 1;
+	p->v[i].next_free = 0;
+	p->live++;
+	return i;
+}
+
+void ppool_put(struct ppool *p, uint32_t i)
+{
+	struct ppage *pg = &p->v[i];
+
+	if (--pg->holders == 0) {
+		pg->next_free = p->free_head;
+		p->free_head = i;
+		p->live--;
+	}
+}
+
+/* ---- radix page table -------------------------------------------------------- */
+
+void pt_init(struct ptable *t)
+{
+	memset(t, 0, sizeof(*t));
+}
+
+/* Span in virtual pages of one child of a node at level l. */
+static inline uint64_t pt_child_span(int l)
+{
+	return 1ULL << (PT_LEAF_BITS + l * PT_NODE_BITS);
+}
+
+int64_t pt_set(struct ptable *t, uint64_t vpn, uint32_t idx)
+{
+	uint64_t key = vpn >> PT_LEAF_BITS;
+	struct pt_leaf *leaf;
+	struct pt_node *n;
+	uint32_t *e, old;
+	int l;
+
+	if (t->cache_leaf && t->cache_key == key) {
+		leaf = t->cache_leaf;
+	} else {
+		if (!t->root) {
+			t->root = calloc(1, sizeof(*t->root));
+			if (!t->root)
+				return -1;
+		}
+		n = t->root;
+		for (l = PT_LEVELS - 1; l >= 0; l--) {
+			unsigned int i = (key >> (l * PT_NODE_BITS)) &
+					 (PT_NODE_SIZE - 1);
+
+			if (!n->c[i]) {
+				if (l == 0) {
+					n->c[i] = calloc(1,
+						sizeof(struct pt_leaf));
+					if (n->c[i])
+						t->leaves++;
+				} else {
+					n->c[i] = calloc(1,
+						sizeof(struct pt_node));
+				}
+				if (!n->c[i])
+					return -1;
+				n->count++;
+			}
+			n = n->c[i];
+		}
+		leaf = (struct pt_leaf *)n;
+		t->cache_key = key;
+		t->cache_leaf = leaf;
+	}
+	e = &leaf->e[vpn & (PT_LEAF_SIZE - 1)];
+	old = *e;
+	*e = idx;
+	if (!old) {
+		leaf->count++;
+		t->entries++;
+	}
+	return old;
+}
+
+static void pt_rm_leaf(struct ptable *t, struct pt_leaf *leaf, uint64_t base,
+		       uint64_t lo, uint64_t hi, pt_visit_fn fn, void *ctx)
+{
+	uint64_t a = lo > base ? lo : base;
+	uint64_t b = hi < base + PT_LEAF_SIZE ? hi : base + PT_LEAF_SIZE;
+	uint64_t v;
+
+	for (v = a; v < b && leaf->count; v++) {
+		uint32_t *e = &leaf->e[v - base];
+
+		if (*e) {
+			uint32_t idx = *e;
+
+			*e = 0;
+			leaf->count--;
+			t->entries--;
+			if (fn)
+				fn(ctx, v, idx);
+		}
+	}
+}
+
+/* Returns true when n became empty (the caller frees it). */
+static bool pt_rm_node(struct ptable *t, struct pt_node *n, int l,
+		       uint64_t base, uint64_t lo, uint64_t hi,
+		       pt_visit_fn fn, void *ctx)
+{
+	uint64_t span = pt_child_span(l);
+	uint64_t first = lo > base ? (lo - base) / span : 0;
+	uint64_t last = (hi - 1 - base) / span;
+	uint64_t i;
+
+	if (last >= PT_NODE_SIZE)
+		last = PT_NODE_SIZE - 1;
+	for (i = first; i <= last && n->count; i++) {
+		void *c = n->c[i];
+		uint64_t cbase = base + i * span;
+		bool empty;
+
+		if (!c)
+			continue;
+		if (l == 0) {
+			struct pt_leaf *leaf = c;
+
+			pt_rm_leaf(t, leaf, cbase, lo, hi, fn, ctx);
+			empty = leaf->count == 0;
+			if (empty) {
+				if (t->cache_leaf == leaf)
+					t->cache_leaf = NULL;
+				t->leaves--;
+			}
+		} else {
+			empty = pt_rm_node(t, c, l - 1, cbase, lo, hi, fn, ctx);
+		}
+		if (empty) {
+			free(c);
+			n->c[i] = NULL;
+			n->count--;
+		}
+	}
+	return n->count == 0;
+}
+
+void pt_remove_range(struct ptable *t, uint64_t lo, uint64_t hi,
+		     pt_visit_fn fn, void *ctx)
+{
+	if (hi > VPN_LIMIT)
+		hi = VPN_LIMIT;
+	if (!t->root || lo >= hi || !t->entries)
+		return;
+	if (pt_rm_node(t, t->root, PT_LEVELS - 1, 0, lo, hi, fn, ctx)) {
+		free(t->root);
+		t->root = NULL;
+		t->cache_leaf = NULL;
+	}
+}
+
+static int pt_copy_node(struct ptable *dt, struct pt_node *d,
+			const struct pt_node *s, int l, uint64_t base,
+			pt_visit_fn fn, void *ctx)
+{
+	uint64_t span = pt_child_span(l);
+	unsigned int i, j;
+
+	for (i = 0; i < PT_NODE_SIZE; i++) {
+		if (!s->c[i])
+			continue;
+		if (l == 0) {
+			const struct pt_leaf *sl = s->c[i];
+			struct pt_leaf *dl = malloc(sizeof(*dl));
+
+			if (!dl)
+				return -1;
+			memcpy(dl, sl, sizeof(*dl));
+			d->c[i] = dl;
+			d->count++;
+			dt->leaves++;
+			dt->entries += dl->count;
+			if (fn)
+				for (j = 0; j < PT_LEAF_SIZE; j++)
+					if (dl->e[j])
+						fn(ctx, base + i * span + j,
+						   dl->e[j]);
+		} else {
+			struct pt_node *dn = calloc(1, sizeof(*dn));
+
+			if (!dn)
+				return -1;
+			d->c[i] = dn;
+			d->count++;
+			if (pt_copy_node(dt, dn, s->c[i], l - 1,
+					 base + i * span, fn, ctx))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+int pt_copy(struct ptable *dst, const struct ptable *src, pt_visit_fn fn,
+	    void *ctx)
+{
+	pt_init(dst);
+	if (!src->root)
+		return 0;
+	dst->root = calloc(1, sizeof(*dst->root));
+	if (!dst->root)
+		return -1;
+	return pt_copy_node(dst, dst->root, src->root, PT_LEVELS - 1, 0, fn,
+			    ctx);
+}
+
+/* Frees a (possibly partly copied) tree, visiting its entries. */
+static void pt_free_node(struct ptable *t, struct pt_node *n, int l,
+			 uint64_t base, pt_visit_fn fn, void *ctx)
+{
+	uint64_t span = pt_child_span(l);
+	unsigned int i, j;
+
+	for (i = 0; i < PT_NODE_SIZE; i++) {
+		if (!n->c[i])
+			continue;
+		if (l == 0) {
+			struct pt_leaf *leaf = n->c[i];
+
+			for (j = 0; j < PT_LEAF_SIZE; j++)
+				if (leaf->e[j] && fn)
+					fn(ctx, base + i * span + j,
+					   leaf->e[j]);
+		} else {
+			pt_free_node(t, n->c[i], l - 1, base + i * span, fn,
+				     ctx);
+		}
+		free(n->c[i]);
+	}
+}
+
+void pt_destroy(struct ptable *t, pt_visit_fn fn, void *ctx)
+{
+	if (t->root) {
+		pt_free_node(t, t->root, PT_LEVELS - 1, 0, fn, ctx);
+		free(t->root);
+	}
+	pt_init(t);
+}
+
+/* ---- page-cache objects ---------------------------------------------------------- */
+
+struct mobj_key {
+	uint64_t kind, dev, ino;
+};
+
+static inline uint64_t mobj_hash(int kind, uint64_t dev, uint64_t ino)
+{
+	struct mobj_key k = { (uint64_t)kind, dev, ino };
+
+	return XXH3_64bits(&k, sizeof(k));
+}
+
+int mobj_table_init(struct mobj_table *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->mask = 63;
+	t->b = calloc(t->mask + 1, sizeof(*t->b));
+	return t->b ? 0 : -1;
+}
+
+void mobj_table_free(struct mobj_table *t)
+{
+	uint64_t i;
+	struct mobj *o, *nx;
+
+	for (i = 0; t->b && i <= t->mask; i++) {
+		for (o = t->b[i]; o; o = nx) {
+			nx = o->hnext;
+			free(o->tab);
+			free(o);
+		}
+	}
+	free(t->b);
+	memset(t, 0, sizeof(*t));
+}
+
+static int mobj_table_grow(struct mobj_table *t)
+{
+	uint64_t nmask = t->mask * 2 + 1, i;
+	struct mobj **nb = calloc(nmask + 1, sizeof(*nb));
+	struct mobj *o, *nx;
+
+	if (!nb)
+		return -1;
+	for (i = 0; i <= t->mask; i++) {
+		for (o = t->b[i]; o; o = nx) {
+			uint64_t h = mobj_hash(o->kind, o->dev, o->ino) & nmask;
+
+			nx = o->hnext;
+			o->hnext = nb[h];
+			nb[h] = o;
+		}
+	}
+	free(t->b);
+	t->b = nb;
+	t->mask = nmask;
+	return 0;
+}
+
+struct mobj *mobj_lookup(struct mobj_table *t, int kind, uint64_t dev,
+			 uint64_t ino)
+{
+	uint64_t h = mobj_hash(kind, dev, ino) & t->mask;
+	struct mobj *o;
+
+	for (o = t->b[h]; o; o = o->hnext)
+		if (o->ino == ino && o->dev == dev && o->kind == kind)
+			return o;
+	if (t->n >= t->mask && mobj_table_grow(t) == 0)
+		h = mobj_hash(kind, dev, ino) & t->mask;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return NULL;
+	o->kind = kind;
+	o->dev = dev;
+	o->ino = ino;
+	o->refs = 1;
+	o->hnext = t->b[h];
+	t->b[h] = o;
+	t->n++;
+	return o;
+}
+
+void mobj_kill(struct mobj_table *t, int kind, uint64_t dev, uint64_t ino)
+{
+	uint64_t h = mobj_hash(kind, dev, ino) & t->mask;
+	struct mobj **pp, *o;
+
+	for (pp = &t->b[h]; (o = *pp); pp = &o->hnext) {
+		if (o->ino == ino && o->dev == dev && o->kind == kind) {
+			*pp = o->hnext;
+			t->n--;
+			t->live_pages -= o->n;
+			free(o->tab);
+			o->tab = NULL;
+			o->n = 0;
+			o->mask = 0;
+			o->dead = 1;
+			o->hnext = NULL;
+			mobj_unref(o);
+			return;
+		}
+	}
+}
+
+void mobj_unref(struct mobj *o)
+{
+	if (--o->refs == 0) {
+		free(o->tab);
+		free(o);
+	}
+}
+
+static inline uint64_t page_hash(uint64_t pgoff)
+{
+	return XXH3_64bits(&pgoff, sizeof(pgoff));
+}
+
+static int mobj_grow(struct mobj *o)
+{
+	uint64_t nmask = o->tab ? o->mask * 2 + 1 : 15, i, h;
+	struct mobj_page *nt = malloc((nmask + 1) * sizeof(*nt));
+
+	if (!nt)
+		return -1;
+	for (i = 0; i <= nmask; i++)
+		nt[i].num = NO_PAGE;
+	for (i = 0; o->tab && i <= o->mask; i++) {
+		if (o->tab[i].num == NO_PAGE)
+			continue;
+		h = page_hash(o->tab[i].pgoff) & nmask;
+		while (nt[h].num != NO_PAGE)
+			h = (h + 1) & nmask;
+		nt[h] = o->tab[i];
+	}
+	free(o->tab);
+	o->tab = nt;
+	o->mask = nmask;
+	return 0;
+}
+
+uint64_t mobj_page(struct mobj_table *t, struct mobj *o, uint64_t pgoff,
+		   uint64_t *next, bool *created)
+{
+	uint64_t h;
+
+	*created = false;
+	if (o->tab) {
+		h = page_hash(pgoff) & o->mask;
+		for (;;) {
+			struct mobj_page *e = &o->tab[h];
+
+			if (e->num == NO_PAGE)
+				break;
+			if (e->pgoff == pgoff)
+				return e->num;
+			h = (h + 1) & o->mask;
+		}
+	}
+	if (!next)
+		return NO_PAGE;
+	/* Grow at 3/4 load. */
+	if (!o->tab || (o->n + 1) * 4 > (o->mask + 1) * 3) {
+		if (mobj_grow(o))
+			return NO_PAGE;
+	}
+	h = page_hash(pgoff) & o->mask;
+	while (o->tab[h].num != NO_PAGE)
+		h = (h + 1) & o->mask;
+	o->tab[h].pgoff = pgoff;
+	o->tab[h].num = (*next)++;
+	o->n++;
+	t->live_pages++;
+	*created = true;
+	return o->tab[h].num;
+}
+
+/* ---- mappings ------------------------------------------------------------------ */
+
+void vs_init(struct vmaset *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+void vs_free(struct vmaset *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->v[i].obj)
+			mobj_unref(s->v[i].obj);
+	free(s->v);
+	vs_init(s);
+}
+
+static int vs_reserve(struct vmaset *s, size_t n)
+{
+	struct vma *nv;
+	size_t ncap;
+
+	if (n <= s->cap)
+		return 0;
+	ncap = s->cap ? s->cap * 2 : 8;
+	while (ncap < n)
+		ncap *= 2;
+	nv = realloc(s->v, ncap * sizeof(*nv));
+	if (!nv)
+		return -1;
+	s->v = nv;
+	s->cap = ncap;
+	return 0;
+}
+
+/* First mapping whose end is above vpn. */
+static size_t vs_first_after(const struct vmaset *s, uint64_t vpn)
+{
+	size_t lo = 0, hi = s->n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (s->v[mid].end <= vpn)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int vs_remove(struct vmaset *s, uint64_t lo, uint64_t hi)
+{
+	struct vma piece[2];
+	size_t i, j, k, np = 0;
+
+	if (lo >= hi)
+		return 0;
+	i = vs_first_after(s, lo);
+	for (j = i; j < s->n && s->v[j].start < hi; j++)
+		;
+	if (i == j)
+		return 0;
+	if (vs_reserve(s, s->n + 1))
+		return -1;
+	if (s->v[i].start < lo) {
+		piece[np] = s->v[i];
+		piece[np].end = lo;
+		np++;
+	}
+	if (s->v[j - 1].end > hi) {
+		piece[np] = s->v[j - 1];
+		if (piece[np].kind != VMA_ANON)
+			piece[np].pgoff += hi - piece[np].start;
+		piece[np].start = hi;
+		np++;
+	}
+	for (k = 0; k < np; k++)
+		if (piece[k].obj)
+			mobj_ref(piece[k].obj);
+	for (k = i; k < j; k++)
+		if (s->v[k].obj)
+			mobj_unref(s->v[k].obj);
+	memmove(&s->v[i + np], &s->v[j], (s->n - j) * sizeof(*s->v));
+	memcpy(&s->v[i], piece, np * sizeof(*piece));
+	s->n = s->n - (j - i) + np;
+	s->last = 0;
+	return 0;
+}
+
+/* Can b directly follow a as one mapping? */
+static bool vma_joins(const struct vma *a, const struct vma *b)
+{
+	if (a->end != b->start || a->kind != b->kind || a->obj != b->obj)
+		return false;
+	return a->kind == VMA_ANON || a->pgoff + (a->end - a->start) == b->pgoff;
+}
+
+int vs_insert(struct vmaset *s, const struct vma *v)
+{
+	size_t i = vs_first_after(s, v->start);
+	bool jp = i > 0 && vma_joins(&s->v[i - 1], v);
+	bool jn = i < s->n && vma_joins(v, &s->v[i]);
+
+	if (v->start >= v->end)
+		return 0;
+	if (jp && jn) {
+		s->v[i - 1].end = s->v[i].end;
+		if (s->v[i].obj)
+			mobj_unref(s->v[i].obj);
+		memmove(&s->v[i], &s->v[i + 1],
+			(s->n - i - 1) * sizeof(*s->v));
+		s->n--;
+	} else if (jp) {
+		s->v[i - 1].end = v->end;
+	} else if (jn) {
+		s->v[i].start = v->start;
+		s->v[i].pgoff = v->pgoff;
+	} else {
+		if (vs_reserve(s, s->n + 1))
+			return -1;
+		memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof(*s->v));
+		s->v[i] = *v;
+		if (v->obj)
+			mobj_ref(v->obj);
+		s->n++;
+	}
+	s->last = 0;
+	return 0;
+}
+
+int vs_extract(const struct vmaset *s, uint64_t lo, uint64_t hi,
+	       struct vma **out, size_t *nout)
+{
+	size_t i = vs_first_after(s, lo), j, k;
+	struct vma *o;
+
+	*out = NULL;
+	*nout = 0;
+	if (lo >= hi)
+		return 0;
+	for (j = i; j < s->n && s->v[j].start < hi; j++)
+		;
+	if (i == j)
+		return 0;
+	o = malloc((j - i) * sizeof(*o));
+	if (!o)
+		return -1;
+	for (k = i; k < j; k++) {
+		struct vma *p = &o[k - i];
+
+		*p = s->v[k];
+		if (p->start < lo) {
+			if (p->kind != VMA_ANON)
+				p->pgoff += lo - p->start;
+			p->start = lo;
+		}
+		if (p->end > hi)
+			p->end = hi;
+		if (p->obj)
+			mobj_ref(p->obj);
+	}
+	*out = o;
+	*nout = j - i;
+	return 0;
+}
+
+int vs_copy(struct vmaset *dst, const struct vmaset *src)
+{
+	size_t i;
+
+	vs_init(dst);
+	if (!src->n)
+		return 0;
+	if (vs_reserve(dst, src->n))
+		return -1;
+	memcpy(dst->v, src->v, src->n * sizeof(*src->v));
+	dst->n = src->n;
+	for (i = 0; i < dst->n; i++)
+		if (dst->v[i].obj)
+			mobj_ref(dst->v[i].obj);
+	return 0;
+}
