@@ -43,6 +43,7 @@ enum kvt_status {
 	KVT_E_NOMEM = -8,
 	KVT_E_PARSE = -9,	/* text form: bad line */
 	KVT_E_CODEC = -10,	/* compressor/decompressor failure */
+	KVT_E_TRUNCATED = -11,	/* input cut short before its header ended */
 };
 
 struct kvt_error {
@@ -131,6 +132,10 @@ struct kvt_header {
  * count, and the given collector name. */
 void kvt_header_init(struct kvt_header *h, int sk, const char *collector);
 
+/* The name of a stream kind ("kernel", "refs", "pages", "pages-named"),
+ * "unknown" for another value. */
+const char *kvt_stream_name(int sk);
+
 /* Check that two headers belong to one recording (same trace id) and are a
  * kernel-event and a reference stream; names both files in the message. */
 int kvt_header_check_pair(const struct kvt_header *kh, const char *kpath,
@@ -177,7 +182,11 @@ int kvt_writer_put_raw(struct kvt_writer *w, const void *buf, size_t len,
 		       size_t *used, struct kvt_error *err);
 
 /* Decode one transport record at buf (len bytes available) into r; returns
- * its size in bytes, 0 if len is too short for it, or a negative status. */
+ * its size in bytes, 0 if len is too short for it, or a negative status.
+ * Here r->str points into buf and is NUL-terminated only when the record's
+ * padding happens to hold a NUL: use r->str_len.  A record whose type
+ * belongs to no stream, whose size or reserved fields are wrong, or whose
+ * values are out of range is KVT_E_FORMAT. */
 int kvt_raw_decode(const void *buf, size_t len, struct kvt_rec *r,
 		   struct kvt_error *err);
 

@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: MIT
+/*
+ * block.c - the record encoding inside a block payload (FORMAT.md,
+ * "Records"): validation, encoding, decoding; block header parsing and the
+ * block checksum.
+ */
+#include <stdlib.h>
+
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include "internal.h"
+
+int kvt_rec_validate(const struct kvt_rec *r, int sk, struct kvt_error *err)
+{
+	int rs = kvt_rec_stream(r->type);
+
+	if (rs == KVT_SK_PAGES && sk == KVT_SK_PAGES_NAMED)
+		rs = sk;
+	if (!rs)
+		return kvt_err(err, KVT_E_USAGE, "unknown record type %u",
+			       r->type);
+	if (rs != sk)
+		return kvt_err(err, KVT_E_KIND,
+			       "record type %u does not belong in a %s stream",
+			       r->type, kvt_stream_name(sk));
+	if (r->has & ~(KVT_HAS_TS | KVT_HAS_CPU))
+		return kvt_err(err, KVT_E_USAGE, "unknown bits 0x%x in has",
+			       r->has);
+	if (r->str && r->str_len > KVT_MAX_STR)
+		return kvt_err(err, KVT_E_USAGE,
+			       "string of %u bytes, at most %u allowed",
+			       r->str_len, KVT_MAX_STR);
+	switch (r->type) {
+	case KVT_REC_CLONE:
+		if (r->u.clone.flags & ~(KVT_CLONE_VM | KVT_CLONE_THREAD) ||
+		    r->u.clone.flags == KVT_CLONE_THREAD)
+			return kvt_err(err, KVT_E_USAGE,
+				       "clone: invalid flags 0x%x",
+				       r->u.clone.flags);
+		break;
+	case KVT_REC_MMAP:
+		if (r->u.mmap.prot > 7 || r->u.mmap.shared > 1 ||
+		    r->u.mmap.backing > KVT_BACK_SHMEM)
+			return kvt_err(err, KVT_E_USAGE,
+				       "mmap: invalid prot, shared or backing");
+		if (r->u.mmap.shared && r->u.mmap.backing == KVT_BACK_ANON)
+			return kvt_err(err, KVT_E_USAGE,
+				       "mmap: shared anonymous memory must be shmem");
+		if (!r->u.mmap.shared && r->u.mmap.backing == KVT_BACK_SHMEM)
+			return kvt_err(err, KVT_E_USAGE,
+				       "mmap: shmem must be shared");
+		break;
+	case KVT_REC_MPROTECT:
+		if (r->u.mprotect.prot > 7)
+			return kvt_err(err, KVT_E_USAGE,
+				       "mprotect: invalid prot 0x%x",
+				       r->u.mprotect.prot);
+		break;
+	case KVT_REC_SWITCH:
+		if (!(r->has & KVT_HAS_CPU))
+			return kvt_err(err, KVT_E_USAGE,
+				       "switch: the record has no cpu");
+		break;
+	case KVT_REC_LOST:
+		if (r->u.lost.stream > KVT_STREAM_R)
+			return kvt_err(err, KVT_E_USAGE,
+				       "lost: invalid stream %u",
+				       r->u.lost.stream);
+		break;
+	case KVT_REC_PAGE:
+		if (r->u.page.kind > KVT_KIND_FW ||
+		    r->u.page.named > KVT_NAMED_FILE)
+			return kvt_err(err, KVT_E_USAGE,
+				       "page: invalid kind or named");
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static bool type_has_str(unsigned int type)
+{
+	return type == KVT_REC_EXEC || type == KVT_REC_MARK ||
+	       type == KVT_REC_MMAP;
+}
+
+size_t kvt_rec_max_size(const struct kvt_rec *r)
+{
+	return 128 + (type_has_str(r->type) && r->str ? r->str_len : 0);
+}
+
+static size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+uint8_t *kvt_rec_encode(struct kvt_enc *e, uint8_t *p, const struct kvt_rec *r)
+{
+	uint8_t tag = r->type, ext = 0;
+	uint8_t *tagp = p, *lenp, *body;
+	const char *str = NULL;
+	uint32_t slen = 0;
+	size_t blen;
+
+	if (r->seq == e->seq + 1)
+		tag |= KVT_TAG_SEQ1;
+	if (r->has & KVT_HAS_TS)
+		ext |= KVT_EXT_TS;
+	if (r->has & KVT_HAS_CPU)
+		ext |= KVT_EXT_CPU;
+	if (r->tid != e->tid)
+		ext |= KVT_EXT_TID;
+	p++;
+	if (ext) {
+		tag |= KVT_TAG_EXT;
+		*p++ = ext;
+	}
+	*tagp = tag;
+	if (!(tag & KVT_TAG_SEQ1))
+		p = kvt_put_varint(p, r->seq - e->seq);
+	e->seq = r->seq;
+	if (ext & KVT_EXT_TID) {
+		p = kvt_put_varint(p, kvt_zigzag((int64_t)r->tid -
+						 (int64_t)e->tid));
+		e->tid = r->tid;
+	}
+	if (ext & KVT_EXT_TS) {
+		p = kvt_put_varint(p, kvt_zigzag((int64_t)(r->ts - e->ts)));
+		e->ts = r->ts;
+	}
+	if (ext & KVT_EXT_CPU)
+		p = kvt_put_varint(p, r->cpu);
+
+	/* The body; its length (< 128 for the fixed part) goes first. */
+	lenp = p++;
+	body = p;
+	switch (r->type) {
+	case KVT_REC_READ:
+	case KVT_REC_WRITE:
+		p = kvt_put_varint(p, kvt_zigzag((int64_t)(r->u.ref.addr -
+							   e->addr)));
+		e->addr = r->u.ref.addr;
+		break;
+	case KVT_REC_FSREAD:
+	case KVT_REC_FSWRITE:
+		p = kvt_put_varint(p, r->u.fs.dev);
+		p = kvt_put_varint(p, r->u.fs.ino);
+		p = kvt_put_varint(p, r->u.fs.pgoff);
+		break;
+	case KVT_REC_PAGE:
+		*p++ = (uint8_t)(r->u.page.kind | (r->u.page.named << 2));
+		p = kvt_put_varint(p, kvt_zigzag((int64_t)(r->u.page.page -
+							   e->page)));
+		e->page = r->u.page.page;
+		break;
+	case KVT_REC_CLONE:
+		p = kvt_put_varint(p, r->u.clone.child);
+		p = kvt_put_varint(p, r->u.clone.flags);
+		break;
+	case KVT_REC_EXEC:
+	case KVT_REC_MARK:
+		str = r->str ? r->str : "";
+		slen = r->str ? r->str_len : 0;
+		break;
+	case KVT_REC_MMAP:
+		p = kvt_put_varint(p, r->u.mmap.addr);
+		p = kvt_put_varint(p, r->u.mmap.len);
+		*p++ = (uint8_t)(r->u.mmap.prot |
+				 (r->u.mmap.shared ? KVT_MB_SHARED : 0) |
+				 (r->u.mmap.backing << KVT_MB_BACK_SHIFT) |
+				 (r->str ? KVT_MB_PATH : 0));
+		p = kvt_put_varint(p, r->u.mmap.dev);
+		p = kvt_put_varint(p, r->u.mmap.ino);
+		p = kvt_put_varint(p, r->u.mmap.pgoff);
+		if (r->str) {
+			str = r->str;
+			slen = r->str_len;
+		}
+		break;
+	case KVT_REC_MUNMAP:
+		p = kvt_put_varint(p, r->u.munmap.addr);
+		p = kvt_put_varint(p, r->u.munmap.len);
+		break;
+	case KVT_REC_MREMAP:
+		p = kvt_put_varint(p, r->u.mremap.old_addr);
+		p = kvt_put_varint(p, r->u.mremap.old_len);
+		p = kvt_put_varint(p, r->u.mremap.new_addr);
+		p = kvt_put_varint(p, r->u.mremap.new_len);
+		break;
+	case KVT_REC_MPROTECT:
+		p = kvt_put_varint(p, r->u.mprotect.addr);
+		p = kvt_put_varint(p, r->u.mprotect.len);
+		p = kvt_put_varint(p, r->u.mprotect.prot);
+		break;
+	case KVT_REC_BRK:
+		p = kvt_put_varint(p, r->u.brk.old_brk);
+		p = kvt_put_varint(p, r->u.brk.new_brk);
+		break;
+	case KVT_REC_INODE_FREE:
+		p = kvt_put_varint(p, r->u.fs.dev);
+		p = kvt_put_varint(p, r->u.fs.ino);
+		break;
+	case KVT_REC_SWITCH:
+		p = kvt_put_varint(p, r->u.sw.prev);
+		p = kvt_put_varint(p, r->u.sw.next);
+		break;
+	case KVT_REC_LOST:
+		p = kvt_put_varint(p, r->u.lost.stream);
+		p = kvt_put_varint(p, r->u.lost.count);
+		break;
+	default:
+		break;
+	}
+	blen = (size_t)(p - body);
+	if (str || (r->type == KVT_REC_EXEC || r->type == KVT_REC_MARK)) {
+		size_t total = blen + varint_len(slen) + slen;
+		size_t ll = varint_len(total);
+
+		if (ll > 1) {
+			memmove(body + ll - 1, body, blen);
+			body += ll - 1;
+			p += ll - 1;
+		}
+		kvt_put_varint(lenp, total);
+		p = kvt_put_varint(p, slen);
+		memcpy(p, str, slen);
+		p += slen;
+	} else {
+		*lenp = (uint8_t)blen;
+	}
+	return p;
+}
+
+int kvt_blkhdr_parse(const uint8_t *p, struct kvt_blkhdr *b, const char *path,
+		     const char *where, uint64_t off, struct kvt_error *err)
+{
+	uint32_t magic = get_le32(p + KVT_BLK_OFF_MAGIC);
+
+	if (magic != KVT_BLK_MAGIC)
+		return kvt_err(err, KVT_E_FORMAT,
+			       "%s: %s %llu: expected a block (magic 4b 56 54 42), found %02x %02x %02x %02x",
+			       path, where, (unsigned long long)off, p[0],
+			       p[1], p[2], p[3]);
+	b->len = get_le32(p + KVT_BLK_OFF_LEN);
+	b->count = get_le32(p + KVT_BLK_OFF_COUNT);
+	b->flags = get_le32(p + KVT_BLK_OFF_FLAGS);
+	b->first = get_le64(p + KVT_BLK_OFF_FIRST);
+	b->last = get_le64(p + KVT_BLK_OFF_LAST);
+	b->checksum = get_le64(p + KVT_BLK_OFF_CHECKSUM);
+	if (b->flags & ~KVT_BLK_F_KNOWN)
+		return kvt_err(err, KVT_E_FORMAT,
+			       "%s: %s %llu: unknown block flags 0x%x",
+			       path, where, (unsigned long long)off, b->flags);
+	if (b->flags & KVT_BLK_F_END) {
+		if (b->len != KVT_END_PAYLOAD || b->count)
+			return kvt_err(err, KVT_E_FORMAT,
+				       "%s: %s %llu: end block with payload length %u and %u records, expected 16 and 0",
+				       path, where, (unsigned long long)off,
+				       b->len, b->count);
+		return 0;
+	}
+	if (b->len > KVT_BLK_MAX_PAYLOAD)
+		return kvt_err(err, KVT_E_FORMAT,
+			       "%s: %s %llu: block payload length %u exceeds the limit %u",
+			       path, where, (unsigned long long)off, b->len,
+			       KVT_BLK_MAX_PAYLOAD);
+	if ((uint64_t)b->count * 2 > b->len)
+		return kvt_err(err, KVT_E_FORMAT,
+			       "%s: %s %llu: %u records cannot fit in a payload of %u bytes",
+			       path, where, (unsigned long long)off, b->count,
+			       b->len);
+	if (b->count && b->last < b->first)
+		return kvt_err(err, KVT_E_FORMAT,
+			       "%s: %s %llu: block's last sequence number %llu is below its first %llu",
+			       path, where, (unsigned long long)off,
+			       (unsigned long long)b->last,
+			       (unsigned long long)b->first);
+	return 0;
+}
+
+uint64_t kvt_blk_checksum(const uint8_t *hdr, const uint8_t *payload,
+			  size_t len)
+{
+	XXH64_state_t st;
+
+	XXH64_reset(&st, 0);
+	XXH64_update(&st, hdr, KVT_BLK_OFF_CHECKSUM);
+	XXH64_update(&st, payload, len);
+	return XXH64_digest(&st);
+}
+
+void kvt_batch_free(struct kvt_batch *bt)
+{
+	free(bt->recs);
+	free(bt->strs);
+	memset(bt, 0, sizeof(*bt));
+}
+
+#define BAD(...)                                                        \
+	kvt_err(err, KVT_E_FORMAT, "%s: %s %llu: block record %zu: " __VA_ARGS__)
+
+static int get_u32(const uint8_t **pp, const uint8_t *end, uint32_t *v)
+{
+	uint64_t x;
+
+	if (kvt_get_varint(pp, end, &x) || x > UINT32_MAX)
+		return -1;
+	*v = (uint32_t)x;
+	return 0;
+}
+
+int kvt_block_decode(const struct kvt_blkhdr *b, const uint8_t *payload,
+		     int sk, struct kvt_batch *bt, const char *path,
+		     const char *where, uint64_t off, struct kvt_error *err)
+{
+	const uint8_t *p = payload, *end = payload + b->len;
+	unsigned long long o = off;
+	struct kvt_enc st;
+	char *sp;
+	size_t i, n = 0;
+	int pagesk = sk == KVT_SK_PAGES_NAMED ? KVT_SK_PAGES : sk;
+
+	if (bt->cap < b->count) {
+		size_t cap = b->count;
+		struct kvt_rec *nr = realloc(bt->recs, cap * sizeof(*nr));
+
+		if (!nr)
+			return kvt_err(err, KVT_E_NOMEM, "%s: out of memory",
+				       path);
+		bt->recs = nr;
+		bt->cap = cap;
+	}
+	if (bt->strs_cap < (size_t)b->len + b->count + 1) {
+		size_t cap = (size_t)b->len + b->count + 1;
+		char *ns = realloc(bt->strs, cap);
+
+		if (!ns)
+			return kvt_err(err, KVT_E_NOMEM, "%s: out of memory",
+				       path);
+		bt->strs = ns;
+		bt->strs_cap = cap;
+	}
+	sp = bt->strs;
+	memset(&st, 0, sizeof(st));
+	st.seq = b->first - 1;
+	for (i = 0; i < b->count; i++) {
+		struct kvt_rec *r = &bt->recs[n];
+		uint8_t tag, ext = 0;
+		unsigned int type;
+		uint64_t v, seq, blen;
+		const uint8_t *bend;
+		int rs;
+
+		if (p >= end)
+			return BAD("the payload ends early", path, where, o, i);
+		tag = *p++;
+		type = tag & KVT_TAG_TYPE_MASK;
+		if (tag & KVT_TAG_EXT) {
+			if (p >= end)
+				return BAD("the payload ends early", path,
+					   where, o, i);
+			ext = *p++;
+			if (ext & ~KVT_EXT_KNOWN)
+				return BAD("unknown flags 0x%02x", path, where,
+					   o, i, ext);
+		}
+		if (tag & KVT_TAG_SEQ1) {
+			v = 1;
+		} else if (kvt_get_varint(&p, end, &v)) {
+			return BAD("bad varint", path, where, o, i);
+		}
+		seq = st.seq + v;
+		if (i == 0 ? seq != b->first : seq <= st.seq)
+			return kvt_err(err, KVT_E_FORMAT,
+				       "%s: %s %llu: block record %zu: sequence number %llu after %llu",
+				       path, where, o, i,
+				       (unsigned long long)seq,
+				       (unsigned long long)st.seq);
+		st.seq = seq;
+		memset(r, 0, sizeof(*r));
+		r->type = (uint8_t)type;
+		r->seq = seq;
+		if (ext & KVT_EXT_TID) {
+			int64_t t;
+
+			if (kvt_get_varint(&p, end, &v))
+				return BAD("bad varint", path, where, o, i);
+			t = (int64_t)st.tid + kvt_unzigzag(v);
+			if (t < 0 || t > UINT32_MAX)
+				return BAD("tid out of range", path, where, o,
+					   i);
+			st.tid = (uint32_t)t;
+		}
+		r->tid = st.tid;
+		if (ext & KVT_EXT_TS) {
+			if (kvt_get_varint(&p, end, &v))
+				return BAD("bad varint", path, where, o, i);
+			st.ts += (uint64_t)kvt_unzigzag(v);
+			r->ts = st.ts;
+			r->has |= KVT_HAS_TS;
+		}
+		if (ext & KVT_EXT_CPU) {
+			if (get_u32(&p, end, &r->cpu))
+				return BAD("bad cpu", path, where, o, i);
+			r->has |= KVT_HAS_CPU;
+		}
+		if (kvt_get_varint(&p, end, &blen) ||
+		    blen > (uint64_t)(end - p))
+			return BAD("bad record length", path, where, o, i);
+		bend = p + blen;
+		rs = kvt_rec_stream(type);
+		if (!rs) {
+			/* A type this version does not know: skipped. */
+			p = bend;
+			continue;
+		}
+		if (rs != pagesk)
+			return BAD("record type %u in a %s stream", path, where,
+				   o, i, type, kvt_stream_name(sk));
+		switch (type) {
+		case KVT_REC_READ:
+		case KVT_REC_WRITE:
+			if (kvt_get_varint(&p, bend, &v))
+				goto bad;
+			st.addr += (uint64_t)kvt_unzigzag(v);
+			r->u.ref.addr = st.addr;
+			break;
+		case KVT_REC_FSREAD:
+		case KVT_REC_FSWRITE:
+			if (kvt_get_varint(&p, bend, &r->u.fs.dev) ||
+			    kvt_get_varint(&p, bend, &r->u.fs.ino) ||
+			    kvt_get_varint(&p, bend, &r->u.fs.pgoff))
+				goto bad;
+			break;
+		case KVT_REC_PAGE:
+			if (p >= bend || *p > 7)
+				goto bad;
+			r->u.page.kind = *p & 3;
+			r->u.page.named = *p >> 2;
+			p++;
+			if (kvt_get_varint(&p, bend, &v))
+				goto bad;
+			st.page += (uint64_t)kvt_unzigzag(v);
+			r->u.page.page = st.page;
+			break;
+		case KVT_REC_CLONE:
+			if (get_u32(&p, bend, &r->u.clone.child) ||
+			    get_u32(&p, bend, &r->u.clone.flags) ||
+			    r->u.clone.flags > 3 ||
+			    r->u.clone.flags == KVT_CLONE_THREAD)
+				goto bad;
+			break;
+		case KVT_REC_EXEC:
+		case KVT_REC_MARK:
+			break;
+		case KVT_REC_MMAP:
+			if (kvt_get_varint(&p, bend, &r->u.mmap.addr) ||
+			    kvt_get_varint(&p, bend, &r->u.mmap.len) ||
+			    p >= bend || (*p & ~KVT_MB_KNOWN))
+				goto bad;
+			r->u.mmap.prot = *p & KVT_MB_PROT_MASK;
+			r->u.mmap.shared = !!(*p & KVT_MB_SHARED);
+			r->u.mmap.backing = (*p & KVT_MB_BACK_MASK) >>
+					    KVT_MB_BACK_SHIFT;
+			v = *p & KVT_MB_PATH;
+			p++;
+			if (r->u.mmap.backing > KVT_BACK_SHMEM ||
+			    (r->u.mmap.shared &&
+			     r->u.mmap.backing == KVT_BACK_ANON) ||
+			    (!r->u.mmap.shared &&
+			     r->u.mmap.backing == KVT_BACK_SHMEM))
+				goto bad;
+			if (kvt_get_varint(&p, bend, &r->u.mmap.dev) ||
+			    kvt_get_varint(&p, bend, &r->u.mmap.ino) ||
+			    kvt_get_varint(&p, bend, &r->u.mmap.pgoff))
+				goto bad;
+			if (!v)
+				goto nostr;
+			break;
+		case KVT_REC_MUNMAP:
+			if (kvt_get_varint(&p, bend, &r->u.munmap.addr) ||
+			    kvt_get_varint(&p, bend, &r->u.munmap.len))
+				goto bad;
+			break;
+		case KVT_REC_MREMAP:
+			if (kvt_get_varint(&p, bend, &r->u.mremap.old_addr) ||
+			    kvt_get_varint(&p, bend, &r->u.mremap.old_len) ||
+			    kvt_get_varint(&p, bend, &r->u.mremap.new_addr) ||
+			    kvt_get_varint(&p, bend, &r->u.mremap.new_len))
+				goto bad;
+			break;
+		case KVT_REC_MPROTECT:
+			if (kvt_get_varint(&p, bend, &r->u.mprotect.addr) ||
+			    kvt_get_varint(&p, bend, &r->u.mprotect.len) ||
+			    kvt_get_varint(&p, bend, &v) || v > 7)
+				goto bad;
+			r->u.mprotect.prot = (uint8_t)v;
+			break;
+		case KVT_REC_BRK:
+			if (kvt_get_varint(&p, bend, &r->u.brk.old_brk) ||
+			    kvt_get_varint(&p, bend, &r->u.brk.new_brk))
+				goto bad;
+			break;
+		case KVT_REC_INODE_FREE:
+			if (kvt_get_varint(&p, bend, &r->u.fs.dev) ||
+			    kvt_get_varint(&p, bend, &r->u.fs.ino))
+				goto bad;
+			break;
+		case KVT_REC_SWITCH:
+			if (get_u32(&p, bend, &r->u.sw.prev) ||
+			    get_u32(&p, bend, &r->u.sw.next) ||
+			    !(r->has & KVT_HAS_CPU))
+				goto bad;
+			break;
+		case KVT_REC_LOST:
+			if (get_u32(&p, bend, &r->u.lost.stream) ||
+			    r->u.lost.stream > KVT_STREAM_R ||
+			    kvt_get_varint(&p, bend, &r->u.lost.count))
+				goto bad;
+			break;
+		}
+		if (type == KVT_REC_EXEC || type == KVT_REC_MARK ||
+		    type == KVT_REC_MMAP) {
+			if (kvt_get_varint(&p, bend, &v) ||
+			    v > (uint64_t)(bend - p) || v > KVT_MAX_STR)
+				goto bad;
+			memcpy(sp, p, v);
+			sp[v] = 0;
+			r->str = sp;
+			r->str_len = (uint32_t)v;
+			sp += v + 1;
+			p += v;
+		}
+nostr:
+		/* Bytes after the fields this version knows are skipped. */
+		p = bend;
+		n++;
+		continue;
+bad:
+		return BAD("invalid %s record", path, where, o, i,
+			   type == KVT_REC_PAGE ? "page" : "field in a");
+	}
+	if (p != end)
+		return kvt_err(err, KVT_E_FORMAT,
+			       "%s: %s %llu: %zu bytes after the block's %u records",
+			       path, where, o, (size_t)(end - p), b->count);
+	if (b->count && st.seq != b->last)
+		return kvt_err(err, KVT_E_FORMAT,
+			       "%s: %s %llu: block's last sequence number is %llu, its header says %llu",
+			       path, where, o, (unsigned long long)st.seq,
+			       (unsigned long long)b->last);
+	bt->nrecs = n;
+	return 0;
+}
