@@ -93,6 +93,8 @@ static void usage(FILE *f)
 "  --pool N      unprotected pool of N pages per address space (default\n"
 "                512, kVMTrace's 2 MB); 0 records every reference\n"
 "  --codec NAME  none, gzip, gzip-blocks, zstd (default: libkvt's)\n"
+"  --no-syscall-refs  leave out the references that read(2), write(2)\n"
+"                and the like make to the task's buffers\n"
 "  --quiet       no summary\n"
 "Exit status: COMMAND's (128+N if a signal N ended it); 2 usage, 3 no\n"
 "valgrind or no kvtrace tool, 4 a trace file cannot be written, 5 internal\n"
@@ -537,7 +539,7 @@ static uint64_t file_size(const char *path)
 struct opts {
 	long pool;
 	int codec;
-	bool quiet;
+	bool quiet, no_syscall_refs;
 	const char *kpath, *rpath;
 	char **cmd;
 };
@@ -548,6 +550,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "pool", required_argument, NULL, 'p' },
 		{ "codec", required_argument, NULL, 'c' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "no-syscall-refs", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -557,6 +560,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->pool = 512;
 	o->codec = KVT_CODEC_DEFAULT;
 	o->quiet = false;
+	o->no_syscall_refs = false;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "+q", lopts, NULL)) != -1) {
 		switch (ch) {
@@ -581,6 +585,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'q':
 			o->quiet = true;
+			break;
+		case 's':
+			o->no_syscall_refs = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -642,22 +649,22 @@ static int make_listener(const char *path)
 }
 
 static pid_t start_command(const char *valgrind, const char *tooldir,
-			   const char *sock, const char *ctr, long pool,
-			   char **cmd, const sigset_t *oldmask)
+			   const char *sock, const char *ctr,
+			   const struct opts *o, const sigset_t *oldmask)
 {
 	size_t n = 0;
-	char **argv;
+	char **argv, **cmd = o->cmd;
 	char a_sock[256], a_ctr[256], a_pool[64];
 	pid_t pid;
 
 	while (cmd[n])
 		n++;
-	argv = calloc(n + 10, sizeof(*argv));
+	argv = calloc(n + 11, sizeof(*argv));
 	if (!argv)
 		return -1;
 	snprintf(a_sock, sizeof(a_sock), "--socket=%s", sock);
 	snprintf(a_ctr, sizeof(a_ctr), "--counter=%s", ctr);
-	snprintf(a_pool, sizeof(a_pool), "--pool=%ld", pool);
+	snprintf(a_pool, sizeof(a_pool), "--pool=%ld", o->pool);
 	argv[0] = (char *)valgrind;
 	argv[1] = "--tool=kvtrace";
 	argv[2] = "-q";
@@ -665,8 +672,10 @@ static pid_t start_command(const char *valgrind, const char *tooldir,
 	argv[4] = a_sock;
 	argv[5] = a_ctr;
 	argv[6] = a_pool;
-	argv[7] = "--";
-	memcpy(argv + 8, cmd, n * sizeof(*argv));
+	argv[7] = o->no_syscall_refs ? "--syscall-refs=no" :
+		"--syscall-refs=yes";
+	argv[8] = "--";
+	memcpy(argv + 9, cmd, n * sizeof(*argv));
 	pid = fork();
 	if (pid == 0) {
 		setpgid(0, 0);
@@ -769,8 +778,8 @@ int activator_valgrind_main(int argc, char **argv)
 	/* Orphans of the traced command become ours: we can stop them. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-	root = start_command(valgrind, tooldir, sockpath, ctrpath, o.pool,
-			     o.cmd, &oldmask);
+	root = start_command(valgrind, tooldir, sockpath, ctrpath, &o,
+			     &oldmask);
 	if (root < 0) {
 		fprintf(stderr, "%s: fork: %s\n", prog, strerror(errno));
 		rc = ACT_EXIT_INTERNAL;

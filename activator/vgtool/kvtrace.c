@@ -74,12 +74,14 @@ extern Bool VG_(resolve_filename)(Int fd, const HChar **result);
 static const HChar *clo_socket;
 static const HChar *clo_counter;
 static Long clo_pool = 512;
+static Bool clo_syscall_refs = True;
 
 static Bool kt_process_cmd_line_option(const HChar *arg)
 {
 	if VG_STR_CLO(arg, "--socket", clo_socket) {}
 	else if VG_STR_CLO(arg, "--counter", clo_counter) {}
 	else if VG_BINT_CLO(arg, "--pool", clo_pool, 0, 1 << 24) {}
+	else if VG_BOOL_CLO(arg, "--syscall-refs", clo_syscall_refs) {}
 	else
 		return False;
 	return True;
@@ -91,7 +93,9 @@ static void kt_print_usage(void)
 "    --socket=PATH   the activator's Unix socket (required)\n"
 "    --counter=PATH  the recording's shared stamp counter file (required)\n"
 "    --pool=N        unprotected pool of N pages per address space [512];\n"
-"                    0 sends every reference\n");
+"                    0 sends every reference\n"
+"    --syscall-refs=no  leave out the references that read(2), write(2)\n"
+"                    and the like make to the task's buffers [yes]\n");
 }
 
 static void kt_print_debug_usage(void)
@@ -905,7 +909,7 @@ static Long pos_before(Int fd, ULong n)
 /* The task's own buffer: the kernel reads or writes it on its behalf. */
 static void buf_refs(Addr a, ULong n, Bool write)
 {
-	if (n)
+	if (n && clo_syscall_refs)
 		access_range(a, n, write, write ? SLOT_W : SLOT_R);
 }
 
@@ -913,6 +917,8 @@ static void iov_refs(Addr iov, Int cnt, ULong n, Bool write)
 {
 	const struct vki_iovec *v = (const struct vki_iovec *)iov;
 
+	if (!clo_syscall_refs)
+		return;
 	if (!VG_(am_is_valid_for_client)(iov, cnt * sizeof(*v), VKI_PROT_READ))
 		return;
 	for (Int i = 0; i < cnt && n; i++) {
