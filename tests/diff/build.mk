@@ -1,0 +1,15 @@
+# tests/diff/: kvt-oracle, a second and deliberately simple implementation
+# of ../shared/spec/SEMANTICS.md; kvt-scengen, a random scenario generator;
+# and the differential test that compares both with run-merger.
+KVT_ORACLE_OBJS := $(OBJ)/tests/diff/oracle.o
+KVT_SCENGEN_OBJS := $(OBJ)/tests/diff/gen.o
+
+$(BIN)/kvt-oracle: $(KVT_ORACLE_OBJS) $(LIBKVT_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(KVT_ORACLE_OBJS) $(KVT_LIBS)
+
+$(BIN)/kvt-scengen: $(KVT_SCENGEN_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(KVT_SCENGEN_OBJS)
+
+PROGRAMS += $(BIN)/kvt-oracle $(BIN)/kvt-scengen
