@@ -102,12 +102,86 @@ static size_t varint_len(uint64_t v)
 	return n;
 }
 
+/*
+ * Choose the base for v among n bases: the nearest one, or, when all are
+ * far (a new region), the least recently used one.  Returns its index.
+ */
+static unsigned int pick_base(const uint64_t *base, uint8_t *lru, uint64_t v)
+{
+	unsigned int i, best = 0, old = 0;
+	uint64_t bd = UINT64_MAX;
+
+	for (i = 0; i < KVT_NBASES; i++) {
+		uint64_t d = kvt_zigzag((int64_t)(v - base[i]));
+
+		if (d < bd) {
+			bd = d;
+			best = i;
+		}
+		if (lru[i] > lru[old])
+			old = i;
+	}
+	if (bd >= (1u << 24))
+		best = old;
+	for (i = 0; i < KVT_NBASES; i++)
+		if (lru[i] < 255)
+			lru[i]++;
+	lru[best] = 0;
+	return best;
+}
+
+/*
+ * A "based" value: the first byte holds `bits` bits of caller data (low
+ * bits), the base index (2 bits), the low bits of the zigzag delta and a
+ * continuation bit; the rest of the zigzag delta follows as a varint.
+ */
+static uint8_t *put_based(uint8_t *p, unsigned int low, unsigned int lowbits,
+			  unsigned int idx, uint64_t zz)
+{
+	unsigned int dbits = 7 - lowbits - 2;
+	uint8_t b = (uint8_t)(low | idx << lowbits |
+			      (zz & ((1u << dbits) - 1)) << (lowbits + 2));
+
+	zz >>= dbits;
+	if (!zz) {
+		*p++ = b;
+		return p;
+	}
+	*p++ = b | 0x80;
+	return kvt_put_varint(p, zz);
+}
+
+static int get_based(const uint8_t **pp, const uint8_t *end,
+		     unsigned int lowbits, unsigned int *low,
+		     unsigned int *idx, uint64_t *zz)
+{
+	unsigned int dbits = 7 - lowbits - 2;
+	const uint8_t *p = *pp;
+	uint64_t v;
+	uint8_t b;
+
+	if (p >= end)
+		return -1;
+	b = *p++;
+	*low = b & ((1u << lowbits) - 1);
+	*idx = (b >> lowbits) & 3;
+	*zz = (b >> (lowbits + 2)) & ((1u << dbits) - 1);
+	if (b & 0x80) {
+		if (kvt_get_varint(&p, end, &v) || !v || v >> (64 - dbits))
+			return -1;
+		*zz |= v << dbits;
+	}
+	*pp = p;
+	return 0;
+}
+
 uint8_t *kvt_rec_encode(struct kvt_enc *e, uint8_t *p, const struct kvt_rec *r)
 {
 	uint8_t tag = r->type, ext = 0;
 	uint8_t *tagp = p, *lenp, *body;
 	const char *str = NULL;
 	uint32_t slen = 0;
+	unsigned int idx;
 	size_t blen;
 
 	if (r->seq == e->seq + 1)
@@ -118,10 +192,13 @@ uint8_t *kvt_rec_encode(struct kvt_enc *e, uint8_t *p, const struct kvt_rec *r)
 		ext |= KVT_EXT_CPU;
 	if (r->tid != e->tid)
 		ext |= KVT_EXT_TID;
+	if ((r->has & KVT_HAS_CPU) && r->cpu != e->cpu)
+		ext |= KVT_EXT_CPUVAL;
 	p++;
-	if (ext) {
+	if (ext != e->pres) {
 		tag |= KVT_TAG_EXT;
 		*p++ = ext;
+		e->pres = ext & KVT_EXT_PRES;
 	}
 	*tagp = tag;
 	if (!(tag & KVT_TAG_SEQ1))
@@ -136,8 +213,10 @@ uint8_t *kvt_rec_encode(struct kvt_enc *e, uint8_t *p, const struct kvt_rec *r)
 		p = kvt_put_varint(p, kvt_zigzag((int64_t)(r->ts - e->ts)));
 		e->ts = r->ts;
 	}
-	if (ext & KVT_EXT_CPU)
+	if (ext & KVT_EXT_CPUVAL) {
 		p = kvt_put_varint(p, r->cpu);
+		e->cpu = r->cpu;
+	}
 
 	/* The body; its length (< 128 for the fixed part) goes first. */
 	lenp = p++;
@@ -145,9 +224,11 @@ uint8_t *kvt_rec_encode(struct kvt_enc *e, uint8_t *p, const struct kvt_rec *r)
 	switch (r->type) {
 	case KVT_REC_READ:
 	case KVT_REC_WRITE:
-		p = kvt_put_varint(p, kvt_zigzag((int64_t)(r->u.ref.addr -
-							   e->addr)));
-		e->addr = r->u.ref.addr;
+		idx = pick_base(e->addr, e->alru, r->u.ref.addr);
+		p = put_based(p, 0, 0, idx,
+			      kvt_zigzag((int64_t)(r->u.ref.addr -
+						   e->addr[idx])));
+		e->addr[idx] = r->u.ref.addr;
 		break;
 	case KVT_REC_FSREAD:
 	case KVT_REC_FSWRITE:
@@ -156,10 +237,11 @@ uint8_t *kvt_rec_encode(struct kvt_enc *e, uint8_t *p, const struct kvt_rec *r)
 		p = kvt_put_varint(p, r->u.fs.pgoff);
 		break;
 	case KVT_REC_PAGE:
-		*p++ = (uint8_t)(r->u.page.kind | (r->u.page.named << 2));
-		p = kvt_put_varint(p, kvt_zigzag((int64_t)(r->u.page.page -
-							   e->page)));
-		e->page = r->u.page.page;
+		idx = pick_base(e->page, e->plru, r->u.page.page);
+		p = put_based(p, r->u.page.kind | (r->u.page.named << 2), 3,
+			      idx, kvt_zigzag((int64_t)(r->u.page.page -
+							e->page[idx])));
+		e->page[idx] = r->u.page.page;
 		break;
 	case KVT_REC_CLONE:
 		p = kvt_put_varint(p, r->u.clone.child);
@@ -353,8 +435,8 @@ int kvt_block_decode(const struct kvt_blkhdr *b, const uint8_t *payload,
 	st.seq = b->first - 1;
 	for (i = 0; i < b->count; i++) {
 		struct kvt_rec *r = &bt->recs[n];
-		uint8_t tag, ext = 0;
-		unsigned int type;
+		uint8_t tag, ext;
+		unsigned int type, low, idx;
 		uint64_t v, seq, blen;
 		const uint8_t *bend;
 		int rs;
@@ -363,14 +445,17 @@ int kvt_block_decode(const struct kvt_blkhdr *b, const uint8_t *payload,
 			return BAD("the payload ends early", path, where, o, i);
 		tag = *p++;
 		type = tag & KVT_TAG_TYPE_MASK;
+		ext = st.pres;
 		if (tag & KVT_TAG_EXT) {
 			if (p >= end)
 				return BAD("the payload ends early", path,
 					   where, o, i);
 			ext = *p++;
-			if (ext & ~KVT_EXT_KNOWN)
-				return BAD("unknown flags 0x%02x", path, where,
+			if (ext & ~KVT_EXT_KNOWN ||
+			    (ext & KVT_EXT_CPUVAL && !(ext & KVT_EXT_CPU)))
+				return BAD("invalid flags 0x%02x", path, where,
 					   o, i, ext);
+			st.pres = ext & KVT_EXT_PRES;
 		}
 		if (tag & KVT_TAG_SEQ1) {
 			v = 1;
@@ -407,9 +492,12 @@ int kvt_block_decode(const struct kvt_blkhdr *b, const uint8_t *payload,
 			r->ts = st.ts;
 			r->has |= KVT_HAS_TS;
 		}
-		if (ext & KVT_EXT_CPU) {
-			if (get_u32(&p, end, &r->cpu))
+		if (ext & KVT_EXT_CPUVAL) {
+			if (get_u32(&p, end, &st.cpu))
 				return BAD("bad cpu", path, where, o, i);
+		}
+		if (ext & KVT_EXT_CPU) {
+			r->cpu = st.cpu;
 			r->has |= KVT_HAS_CPU;
 		}
 		if (kvt_get_varint(&p, end, &blen) ||
@@ -428,10 +516,10 @@ int kvt_block_decode(const struct kvt_blkhdr *b, const uint8_t *payload,
 		switch (type) {
 		case KVT_REC_READ:
 		case KVT_REC_WRITE:
-			if (kvt_get_varint(&p, bend, &v))
+			if (get_based(&p, bend, 0, &low, &idx, &v))
 				goto bad;
-			st.addr += (uint64_t)kvt_unzigzag(v);
-			r->u.ref.addr = st.addr;
+			st.addr[idx] += (uint64_t)kvt_unzigzag(v);
+			r->u.ref.addr = st.addr[idx];
 			break;
 		case KVT_REC_FSREAD:
 		case KVT_REC_FSWRITE:
@@ -441,15 +529,12 @@ int kvt_block_decode(const struct kvt_blkhdr *b, const uint8_t *payload,
 				goto bad;
 			break;
 		case KVT_REC_PAGE:
-			if (p >= bend || *p > 7)
+			if (get_based(&p, bend, 3, &low, &idx, &v))
 				goto bad;
-			r->u.page.kind = *p & 3;
-			r->u.page.named = *p >> 2;
-			p++;
-			if (kvt_get_varint(&p, bend, &v))
-				goto bad;
-			st.page += (uint64_t)kvt_unzigzag(v);
-			r->u.page.page = st.page;
+			r->u.page.kind = low & 3;
+			r->u.page.named = (uint8_t)(low >> 2);
+			st.page[idx] += (uint64_t)kvt_unzigzag(v);
+			r->u.page.page = st.page[idx];
 			break;
 		case KVT_REC_CLONE:
 			if (get_u32(&p, bend, &r->u.clone.child) ||

@@ -58,11 +58,16 @@
 #define KVT_TAG_TYPE_MASK	0x3f
 #define KVT_TAG_SEQ1		0x40	/* seq = previous + 1 */
 #define KVT_TAG_EXT		0x80	/* an extension byte follows */
-/* Extension byte */
-#define KVT_EXT_TS		0x01
-#define KVT_EXT_CPU		0x02
-#define KVT_EXT_TID		0x04
-#define KVT_EXT_KNOWN		0x07
+/* Extension byte (absent: as the previous record, same tid and cpu) */
+#define KVT_EXT_TS		0x01	/* the record has a ts */
+#define KVT_EXT_CPU		0x02	/* the record has a cpu */
+#define KVT_EXT_TID		0x04	/* a tid delta follows */
+#define KVT_EXT_CPUVAL		0x08	/* a cpu value follows */
+#define KVT_EXT_KNOWN		0x0f
+#define KVT_EXT_PRES		(KVT_EXT_TS | KVT_EXT_CPU)
+
+/* Delta bases of addresses and canonical pages */
+#define KVT_NBASES		4
 
 /* mmap bits byte */
 #define KVT_MB_PROT_MASK	0x07
@@ -207,10 +212,14 @@ int kvt_blkhdr_parse(const uint8_t *p, struct kvt_blkhdr *b, const char *path,
 uint64_t kvt_blk_checksum(const uint8_t *hdr, const uint8_t *payload,
 			  size_t len);
 
-/* Encoder state: the delta bases, reset at each block. */
+/* Coder state: the delta bases, reset at each block. */
 struct kvt_enc {
-	uint64_t seq, ts, addr, page;
-	uint32_t tid;
+	uint64_t seq, ts;
+	uint64_t addr[KVT_NBASES], page[KVT_NBASES];
+	uint32_t tid, cpu;
+	uint8_t pres;			/* KVT_EXT_PRES of the previous record */
+	uint8_t alru[KVT_NBASES];	/* encoder only: base ages */
+	uint8_t plru[KVT_NBASES];
 };
 
 /* Check that r is a valid record for stream kind sk (values in range). */

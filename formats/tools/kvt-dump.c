@@ -35,11 +35,12 @@ static bool out_failed;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: kvt-dump [--header] [--threads N] KTRACE RTRACE\n"
-		"       kvt-dump [--header] [--threads N] FILE\n"
+		"usage: kvt-dump [--header|--stats] [--threads N] KTRACE RTRACE\n"
+		"       kvt-dump [--header|--stats] [--threads N] FILE\n"
 		"Prints a trace (a kernel-event and a reference stream, merged) or one\n"
-		"stream of any kind in the canonical text form; --header prints the\n"
-		"file headers instead.\n");
+		"stream of any kind in the canonical text form.  --header prints the\n"
+		"file headers instead; --stats reads every record and prints counts,\n"
+		"sizes and reading speed.  --threads: decoding threads (default 2).\n");
 }
 
 static int exit_for(int status)
@@ -137,6 +138,78 @@ static int warn_trunc(const char *path, struct kvt_reader *r)
 	return EXIT_TRUNCATED;
 }
 
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --stats: read everything, print what was read and how fast. */
+static int stats_one(const char *path, const struct kvt_reader_opts *o)
+{
+	static const char *const names[KVT_REC_TYPE_MAX + 1] = {
+		[KVT_REC_CLONE] = "clone", [KVT_REC_EXEC] = "exec",
+		[KVT_REC_EXIT] = "exit", [KVT_REC_MMAP] = "mmap",
+		[KVT_REC_MUNMAP] = "munmap", [KVT_REC_MREMAP] = "mremap",
+		[KVT_REC_MPROTECT] = "mprotect", [KVT_REC_BRK] = "brk",
+		[KVT_REC_INODE_FREE] = "inode-free",
+		[KVT_REC_SWITCH] = "switch", [KVT_REC_LOST] = "lost",
+		[KVT_REC_MARK] = "mark", [KVT_REC_READ] = "read",
+		[KVT_REC_WRITE] = "write", [KVT_REC_FSREAD] = "fsread",
+		[KVT_REC_FSWRITE] = "fswrite", [KVT_REC_PAGE] = "page",
+	};
+	uint64_t count[KVT_REC_TYPE_MAX + 1] = { 0 };
+	struct kvt_reader_stats st;
+	struct kvt_reader *r;
+	struct kvt_error err;
+	const struct kvt_rec *recs;
+	double t0 = now(), dt;
+	ssize_t n, i;
+	int rc, ret;
+
+	rc = kvt_reader_open(&r, path, o, &err);
+	if (rc) {
+		fprintf(stderr, "kvt-dump: %s\n", err.msg);
+		return exit_for(rc);
+	}
+	while ((n = kvt_reader_next_batch(r, &recs, &err)) > 0)
+		for (i = 0; i < n; i++)
+			count[recs[i].type & KVT_REC_TYPE_MAX]++;
+	dt = now() - t0;
+	if (n < 0) {
+		fprintf(stderr, "kvt-dump: %s\n", err.msg);
+		kvt_reader_close(r);
+		return exit_for((int)n);
+	}
+	kvt_reader_stats(r, &st);
+	printf("file: %s\n", path);
+	printf("stream: %s\n", kvt_stream_name(kvt_reader_header(r)->stream));
+	printf("codec: %s\n", kvt_codec_name(kvt_reader_codec(r)));
+	printf("records: %" PRIu64 "\n", st.records);
+	for (i = 0; i <= KVT_REC_TYPE_MAX; i++)
+		if (count[i])
+			printf("records-%s: %" PRIu64 "\n",
+			       names[i] ? names[i] : "unknown", count[i]);
+	printf("blocks: %" PRIu64 "\n", st.blocks);
+	printf("bytes-file: %" PRIu64 "\n", st.bytes_in);
+	printf("bytes-raw: %" PRIu64 "\n", st.bytes_raw);
+	if (st.records) {
+		printf("raw-bytes-per-record: %.2f\n",
+		       (double)st.bytes_raw / (double)st.records);
+		printf("file-bytes-per-record: %.2f\n",
+		       (double)st.bytes_in / (double)st.records);
+	}
+	printf("seconds: %.3f\n", dt);
+	if (dt > 0)
+		printf("records-per-second: %.0f\nraw-mb-per-second: %.1f\n",
+		       (double)st.records / dt, (double)st.bytes_raw / dt / 1e6);
+	ret = warn_trunc(path, r);
+	kvt_reader_close(r);
+	return ret;
+}
+
 static int dump_one(const char *path, const struct kvt_reader_opts *o,
 		    bool header)
 {
@@ -215,16 +288,20 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "header", no_argument, NULL, 'H' },
+		{ "stats", no_argument, NULL, 's' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kvt_reader_opts o = { 0 };
-	bool header = false;
+	bool header = false, stats = false;
 	int c, st;
 
-	while ((c = getopt_long(argc, argv, "Ht:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "Hst:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 's':
+			stats = true;
+			break;
 		case 'H':
 			header = true;
 			break;
@@ -253,7 +330,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kvt-dump: out of memory\n");
 		return EXIT_INVALID;
 	}
-	if (argc - optind == 1)
+	if (stats) {
+		st = stats_one(argv[optind], &o);
+		if (argc - optind == 2) {
+			int st2;
+
+			printf("\n");
+			st2 = stats_one(argv[optind + 1], &o);
+			if (!st)
+				st = st2;
+		}
+	} else if (argc - optind == 1)
 		st = dump_one(argv[optind], &o, header);
 	else
 		st = dump_pair(argv[optind], argv[optind + 1], &o, header);
