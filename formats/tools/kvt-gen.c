@@ -845,7 +845,7 @@ static bool tid_live(const struct gen *g, uint32_t tid)
 /* The next free pid, wrapping at pid_max to 300 as Linux does. */
 static uint32_t pid_alloc(struct gen *g)
 {
-	for (;;) {
+	for (uint32_t tries = 0; tries < g->pid_max; tries++) {
 		uint32_t pid = g->next_pid++;
 
 		if (g->next_pid >= g->pid_max)
@@ -853,6 +853,9 @@ static uint32_t pid_alloc(struct gen *g)
 		if (!tid_live(g, pid))
 			return pid;
 	}
+	fprintf(stderr, "kvt-gen: --pid-max %u: no free pid for a new task\n",
+		g->pid_max);
+	exit(EXIT_USAGE);
 }
 
 static struct task *task_new(struct gen *g, struct proc *p, uint32_t tid)
@@ -2000,7 +2003,7 @@ int main(int argc, char **argv)
 			static const uint64_t lim[][2] = {
 				['p'] = { 1, 1000000 }, ['C'] = { 1, 1024 },
 				['m'] = { 1, 100000 },
-				['P'] = { 1000, 4194304 },
+				['P'] = { 400, 4194304 },
 				['l'] = { 0, 22 }, ['t'] = { 0, 256 },
 				['b'] = { 1, 1u << 24 }, ['w'] = { 0, 100 },
 				['u'] = { 1, 1u << 24 },
