@@ -13,3 +13,15 @@ $(BIN)/kvt-scengen: $(KVT_SCENGEN_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(KVT_SCENGEN_OBJS)
 
 PROGRAMS += $(BIN)/kvt-oracle $(BIN)/kvt-scengen
+
+# The oracle against every scenario's expected outputs (its own test), then
+# the differential test (DIFF_N seeds; see tests/diff/run-diff).
+.PHONY: check-diff check-diff-oracle
+check-diff-oracle:
+	@tests/lib/run-test build/test-results diff/oracle-scenarios \
+	  tests/diff/check-oracle $(SANBIN)/kvt-oracle $(SCENARIO_DIRS)
+
+check-diff: check-diff-oracle
+	@tests/lib/run-test build/test-results diff/random tests/diff/run-diff
+
+CHECKS += check-diff-oracle check-diff

@@ -6,9 +6,12 @@
  *   kvt-scengen --seed S [--size N]
  *   kvt-scengen --seed S [--size N] --count C --dir DIR
  *                          writes DIR/S.kvt ... DIR/(S+C-1).kvt
+ *   --no-zero-len          no zero lengths (mmap, munmap, mremap oldlen
+ *                          and newlen, mprotect)
  *
  * The same seed always gives the same scenario (the generator has its own
- * PRNG).  N is the number of records (default 60).  The generator aims at
+ * PRNG).  N is about the number of records (default 60; the scripted
+ * sequences described below may add a few).  The generator aims at
  * the corners where two implementations of SEMANTICS.md may differ: few
  * task ids and a small address range (so ids and pages collide), forks at
  * several depths, vfork and exec, threads that exec, tid reuse, implicit
@@ -106,6 +109,7 @@ struct gen {
 	uint64_t ts;
 	uint64_t recent[8][3];	/* recent mmaps: first page, pages, tid */
 	unsigned int nrecent;
+	int no_zero;		/* --no-zero-len */
 };
 
 enum op {
@@ -224,7 +228,7 @@ static uint64_t pick_vpage(struct gen *g)
 static uint64_t pick_len(struct gen *g, unsigned int max_pages,
 			 unsigned int zero_pct)
 {
-	if (chance(&g->rng, zero_pct))
+	if (chance(&g->rng, zero_pct) && !g->no_zero)
 		return 0;
 	return (1 + below(&g->rng, max_pages)) * PAGE;
 }
@@ -658,7 +662,8 @@ static void generate(struct gen *g, uint64_t seed, unsigned int size)
 static int usage(void)
 {
 	fprintf(stderr,
-		"usage: kvt-scengen --seed S [--size N] [--count C --dir DIR]\n");
+		"usage: kvt-scengen --seed S [--size N] [--count C --dir DIR]\n"
+		"                   [--no-zero-len]\n");
 	return 2;
 }
 
@@ -671,9 +676,13 @@ int main(int argc, char **argv)
 	int have_seed = 0;
 	char *end;
 
-	for (int i = 1; i < argc; i += 2) {
+	for (int i = 1; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
+		if (strcmp(argv[i], "--no-zero-len") == 0) {
+			g.no_zero = 1;
+			continue;
+		}
 		if (!v)
 			return usage();
 		errno = 0;
@@ -695,6 +704,7 @@ int main(int argc, char **argv)
 				argv[i], v);
 			return 2;
 		}
+		i++;	/* the value */
 	}
 	if (!have_seed || size < 1 || size > 10000000 || (count && !dir) ||
 	    (dir && !count))

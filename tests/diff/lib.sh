@@ -1,0 +1,93 @@
+# tests/diff/lib.sh - shell functions shared by run-diff and minimize
+# (sourced, not run).  Each takes the directory of the programs it runs.
+
+CONSUMERS="basic basic-named per-process per-thread"
+
+# The 15 summary lines every merge prints (SEMANTICS.md, lead's order).
+SUMMARY_NAMES='references|vm-reads|vm-writes|fs-reads|fs-writes|processes|tasks|canonical-pages|anon-pages|file-pages|cow-copies|unmapped|implicit-tasks|lost-kernel-events|lost-references'
+
+# merge_one BINDIR SCENARIO OUTDIR
+# kvt-as, then kvt-dump (must give the scenario back byte for byte: the
+# generator writes canonical form), then run-merger --text once per
+# consumer into OUTDIR (OUTDIR/CONSUMER.err keeps each summary).  Prints
+# what went wrong and returns 1 on a failure (a round trip that differs
+# does not stop the merges).
+merge_one() {
+	local bin=$1 scen=$2 out=$3 c dst st rc=0
+	mkdir -p "$out"
+	if ! "$bin/kvt-as" "$scen" "$out/k.kvt" "$out/r.kvt" 2>"$out/as.err"; then
+		echo "kvt-as rejects the scenario: $(head -n 1 "$out/as.err")"
+		return 1
+	fi
+	if ! "$bin/kvt-dump" "$out/k.kvt" "$out/r.kvt" >"$out/dump.txt" \
+	    2>"$out/dump.err"; then
+		echo "kvt-dump fails: $(head -n 1 "$out/dump.err")"
+		return 1
+	fi
+	if ! cmp -s "$out/dump.txt" "$scen"; then
+		echo "kvt-dump does not give the scenario back:"
+		diff "$scen" "$out/dump.txt" | head -n 4 | sed 's/^/  /'
+		rc=1
+	fi
+	mkdir -p "$out/m"
+	for c in $CONSUMERS; do
+		case $c in
+		basic*) dst=$out/m/$c.txt ;;
+		*) dst=$out/m/$c ;;
+		esac
+		"$bin/run-merger" --text -q "$c" auto "$out/r.kvt" \
+			"$out/k.kvt" "$dst" 2>"$out/$c.err"
+		st=$?
+		if [ $st -ne 0 ]; then
+			echo "run-merger $c exits $st: $(grep -v ': [0-9.]*$' \
+				"$out/$c.err" | head -n 3)"
+			return 1
+		fi
+	done
+	return $rc
+}
+
+# compare ORACLEDIR MERGEDIR
+# MERGEDIR is merge_one's OUTDIR.  Prints the first difference and returns
+# 1 if the merger's outputs or summaries differ from the oracle's.
+compare() {
+	local o=$1 m=$2 c miss
+	if ! diff -r -x summary.txt "$o" "$m/m" >"$m/diff.txt" 2>&1; then
+		echo "outputs differ (first lines of diff -r ORACLE MERGER):"
+		head -n 6 "$m/diff.txt" | sed 's/^/  /'
+		return 1
+	fi
+	for c in $CONSUMERS; do
+		miss=$(grep -Fxv -f "$m/$c.err" "$o/summary.txt")
+		if [ -n "$miss" ]; then
+			echo "summary of run-merger $c lacks (oracle's lines):"
+			echo "$miss" | head -n 4 | sed 's/^/  /'
+			echo "  merger says: $(grep -E "^($SUMMARY_NAMES): " \
+				"$m/$c.err" | tr '\n' ' ')"
+			return 1
+		fi
+	done
+	return 0
+}
+
+# check_one BINDIR SCENARIO WORKDIR: oracle + merger + compare.
+check_one() {
+	local bin=$1 scen=$2 w=$3
+	rm -rf "$w"
+	mkdir -p "$w"
+	if ! "$bin/kvt-oracle" "$scen" "$w/oracle" 2>"$w/oracle.err"; then
+		echo "kvt-oracle fails: $(head -n 1 "$w/oracle.err")"
+		return 1
+	fi
+	check_merge "$bin" "$scen" "$w/oracle" "$w/merger"
+}
+
+# check_merge BINDIR SCENARIO ORACLEDIR WORKDIR: merger + compare against
+# an oracle output made already.
+check_merge() {
+	local rc=0
+	merge_one "$1" "$2" "$4" || rc=1
+	[ -d "$4/m" ] || return 1
+	compare "$3" "$4" || rc=1
+	return $rc
+}
