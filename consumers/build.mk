@@ -1,5 +1,3 @@
 # consumers/: the consumer interface (include/kvt/consumer.h, installed by
-# formats/build.mk) and the built-in consumers, linked into run-merger.
-CONSUMER_SRCS := consumers/common.c consumers/basic.c consumers/perfile.c \
-	consumers/summary.c
-CONSUMER_OBJS := $(CONSUMER_SRCS:%.c=$(OBJ)/%.o)
+# formats/build.mk) and the built-in consumers (consumers/*.c), linked into
+# run-merger by merger/build.mk.

@@ -226,7 +226,7 @@ static const struct kvt_consumer_ops *find_consumer(const char *type,
 
 static const char *opt_type_name(int t)
 {
-	static const char *const n[] = { "text", "integer", "bool", "size" };
+	static const char *const n[] = { "TEXT", "INT", "BOOL", "SIZE" };
 
 	return t >= 0 && t <= 3 ? n[t] : "?";
 }
@@ -235,14 +235,14 @@ static void list_one(const struct kvt_consumer_ops *ops, const char *where)
 {
 	const struct kvt_consumer_option *o;
 
-	printf("%-14s %s%s%s\n", ops->name, ops->help ? ops->help : "",
-	       where ? "  [" : "", where ? where : "");
+	printf("%s\n    %s\n", ops->name, ops->help ? ops->help : "");
 	if (where)
-		fputs("]\n", stdout);
+		printf("    (%s)\n", where);
 	for (o = ops->options; o && o->name; o++)
-		printf("    -o %s=%s  %s (%s, default %s)\n", o->name,
-		       opt_type_name(o->type), o->help ? o->help : "",
-		       opt_type_name(o->type), o->def ? o->def : "none");
+		printf("    -o %s=%s%s%s%s\n        %s\n", o->name,
+		       opt_type_name(o->type), o->def ? " (default " : "",
+		       o->def ? o->def : "", o->def ? ")" : "",
+		       o->help ? o->help : "");
 }
 
 static void list_consumers(void)
@@ -428,7 +428,7 @@ int main(int argc, char **argv)
 {
 	const char *type, *vers, *rpath, *kpath, *out;
 	const char **okeys = NULL, **ovals = NULL;
-	const struct kvt_consumer_ops *ops;
+	const struct kvt_consumer_ops *ops = NULL;
 	struct kvt_reader_opts ro = { 0, 0 };
 	struct kvt_consumer_args args;
 	struct kvt_merge_summary sum;
@@ -448,8 +448,11 @@ int main(int argc, char **argv)
 
 	okeys = calloc((size_t)argc, sizeof(*okeys));
 	ovals = calloc((size_t)argc, sizeof(*ovals));
-	if (!okeys || !ovals)
+	if (!okeys || !ovals) {
+		free(okeys);
+		free(ovals);
 		return 5;
+	}
 	while ((c = getopt_long(argc, argv, "+o:qh", long_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_TEXT:
@@ -457,13 +460,15 @@ int main(int argc, char **argv)
 			break;
 		case OPT_LIST:
 			list_consumers();
-			return EXIT_OK;
+			ex = EXIT_OK;
+			goto out;
 		case OPT_THREADS:
 			ro.threads = atoi(optarg);
 			if (ro.threads < 1 || ro.threads > 64) {
 				fprintf(stderr, "run-merger: --threads %s: "
 					"want 1 to 64\n", optarg);
-				return EXIT_USAGE;
+				ex = EXIT_USAGE;
+				goto out;
 			}
 			break;
 		case OPT_NOVERIFY:
@@ -484,7 +489,8 @@ int main(int argc, char **argv)
 			if (!eq || eq == optarg) {
 				fprintf(stderr, "run-merger: -o %s: want "
 					"KEY=VALUE\n", optarg);
-				return EXIT_USAGE;
+				ex = EXIT_USAGE;
+				goto out;
 			}
 			*eq = 0;
 			okeys[nopt] = optarg;
@@ -493,17 +499,20 @@ int main(int argc, char **argv)
 		}
 		case 'h':
 			usage(stdout);
-			return EXIT_OK;
+			ex = EXIT_OK;
+			goto out;
 		default:
 			usage(stderr);
-			return EXIT_USAGE;
+			ex = EXIT_USAGE;
+			goto out;
 		}
 	}
 	if (argc - optind != 5) {
 		fprintf(stderr, "run-merger: want 5 arguments, got %d\n",
 			argc - optind);
 		usage(stderr);
-		return EXIT_USAGE;
+		ex = EXIT_USAGE;
+		goto out;
 	}
 	type = argv[optind];
 	vers = argv[optind + 1];
@@ -519,19 +528,24 @@ int main(int argc, char **argv)
 		if (errno || *end || end == vers || v < 0 || v > 65535) {
 			fprintf(stderr, "run-merger: VERSION '%s': want a "
 				"format version number or 'auto'\n", vers);
-			return EXIT_USAGE;
+			ex = EXIT_USAGE;
+			goto out;
 		}
 		version = (int)v;
 	}
 
 	ops = find_consumer(type, &handle);
-	if (!ops)
-		return EXIT_USAGE;
+	if (!ops) {
+		ex = EXIT_USAGE;
+		goto out;
+	}
 	for (nvals = 0; ops->options && ops->options[nvals].name; nvals++)
 		;
 	vals = calloc(nvals + 1, sizeof(*vals));
-	if (!vals)
-		return 5;
+	if (!vals) {
+		ex = 5;
+		goto out;
+	}
 	for (i = 0; i < nvals; i++)
 		if (ops->options[i].def &&
 		    parse_value(&ops->options[i], ops->options[i].def,
@@ -539,7 +553,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "run-merger: consumer %s: the default "
 				"of option %s does not parse\n", ops->name,
 				ops->options[i].name);
-			return EXIT_USAGE;
+			ex = EXIT_USAGE;
+			goto out;
 		}
 	for (c = 0; c < nopt; c++) {
 		for (i = 0; i < nvals; i++)
@@ -549,13 +564,15 @@ int main(int argc, char **argv)
 			fprintf(stderr, "run-merger: consumer %s has no option "
 				"'%s' (run-merger --list)\n", ops->name,
 				okeys[c]);
-			return EXIT_USAGE;
+			ex = EXIT_USAGE;
+			goto out;
 		}
 		if (parse_value(&ops->options[i], ovals[c], &vals[i])) {
 			fprintf(stderr, "run-merger: -o %s=%s: not a %s\n",
 				okeys[c], ovals[c],
 				opt_type_name(ops->options[i].type));
-			return EXIT_USAGE;
+			ex = EXIT_USAGE;
+			goto out;
 		}
 		vals[i].given = 1;
 	}
@@ -564,7 +581,9 @@ int main(int argc, char **argv)
 	st = kvt_pair_open(&pair, kpath, rpath, &ro, &err);
 	if (st) {
 		fprintf(stderr, "run-merger: %s\n", err.msg);
-		return exit_for(st);
+		pair = NULL;
+		ex = exit_for(st);
+		goto out;
 	}
 	memset(&kh, 0, sizeof(kh));
 	memset(&rh, 0, sizeof(rh));
@@ -576,8 +595,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "run-merger: VERSION %d given, but %s is "
 			"format version %u and %s is format version %u\n",
 			version, rpath, rh.version, kpath, kh.version);
-		kvt_pair_close(pair);
-		return EXIT_INPUT;
+		ex = EXIT_INPUT;
+		goto out;
 	}
 
 	memset(&args, 0, sizeof(args));

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# bad-input.sh BINDIR MKBAD SCENARIO_DIR
+# run-merger on bad input and bad usage: the documented exit status and a
+# one-line message naming the problem, never a crash.
+set -u
+bin=$1 mkbad=$2 sc=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+rm_=$bin/run-merger
+
+# expect STATUS REGEX CMD...: exit status STATUS, stderr matching REGEX.
+expect() {
+	local want=$1 re=$2
+	shift 2
+	"$@" >"$tmp/out" 2>"$tmp/err"
+	local st=$?
+	if [ $st -ne "$want" ] || ! grep -Eq -- "$re" "$tmp/err"; then
+		echo "FAIL: $* -> exit $st (want $want), stderr:"
+		sed 's/^/    /' "$tmp/err" | head -10
+		echo "    (wanted a line matching: $re)"
+		fails=$((fails + 1))
+	else
+		echo "ok: $* -> $st"
+	fi
+}
+
+"$bin/kvt-as" "$sc/fork-cow.kvt" "$tmp/k" "$tmp/r" || exit 1
+"$bin/kvt-as" "$sc/threads.kvt" "$tmp/k2" "$tmp/r2" || exit 1
+
+# usage: exit 2
+expect 2 'want 5 arguments' $rm_ basic auto "$tmp/r" "$tmp/k"
+expect 2 "unknown consumer 'nosuch'" $rm_ nosuch auto "$tmp/r" "$tmp/k" "$tmp/o"
+expect 2 "cannot load consumer" $rm_ ./nosuch.so auto "$tmp/r" "$tmp/k" "$tmp/o"
+expect 2 "has no option 'colour'" $rm_ -o colour=red basic auto "$tmp/r" "$tmp/k" "$tmp/o"
+expect 2 "not a SIZE" $rm_ -o buffer=lots per-process auto "$tmp/r" "$tmp/k" "$tmp/o"
+expect 2 "want KEY=VALUE" $rm_ -o compress basic auto "$tmp/r" "$tmp/k" "$tmp/o"
+expect 2 "not a codec" $rm_ -o compress=lzma basic auto "$tmp/r" "$tmp/k" "$tmp/o"
+expect 2 "VERSION 'x1'" $rm_ basic x1 "$tmp/r" "$tmp/k" "$tmp/o"
+expect 2 "not standard output" $rm_ per-process auto "$tmp/r" "$tmp/k" -
+expect 2 "usage:" $rm_ --bogus basic auto "$tmp/r" "$tmp/k" "$tmp/o"
+
+# I/O: exit 3
+expect 3 "nosuchfile" $rm_ basic auto "$tmp/nosuchfile" "$tmp/k" "$tmp/o"
+expect 3 "$tmp/nodir/o" $rm_ basic auto "$tmp/r" "$tmp/k" "$tmp/nodir/o"
+expect 3 "$tmp/nodir/o" $rm_ --text basic auto "$tmp/r" "$tmp/k" "$tmp/nodir/o"
+expect 3 "$tmp/nodir/o" $rm_ per-process auto "$tmp/r" "$tmp/k" "$tmp/nodir/o"
+expect 3 "$tmp/nodir/o.tar.gz" $rm_ per-thread auto "$tmp/r" "$tmp/k" "$tmp/nodir/o.tar.gz"
+touch "$tmp/plainfile"
+expect 3 "is not a directory" $rm_ per-process auto "$tmp/r" "$tmp/k" "$tmp/plainfile"
+
+# bad input: exit 1
+echo "not a trace at all, just some text" >"$tmp/text"
+expect 1 "$tmp/text" $rm_ basic auto "$tmp/text" "$tmp/k" "$tmp/o"
+expect 1 "." $rm_ basic auto "$tmp/r2" "$tmp/k" "$tmp/o"	# two recordings
+expect 1 "." $rm_ basic auto "$tmp/k" "$tmp/r" "$tmp/o"		# swapped
+expect 1 "VERSION 9 given" $rm_ basic 9 "$tmp/r" "$tmp/k" "$tmp/o"
+"$mkbad" order "$tmp/ko" "$tmp/ro" || exit 1
+expect 1 "." $rm_ basic auto "$tmp/ro" "$tmp/ko" "$tmp/o"
+# a flipped byte in the middle of the kernel stream
+cp "$tmp/k" "$tmp/kc"
+size=$(stat -c %s "$tmp/kc")
+printf '\xff\x00\xff' | dd of="$tmp/kc" bs=1 seek=$((size / 2)) conv=notrunc status=none
+"$rm_" -q basic auto "$tmp/r" "$tmp/kc" "$tmp/o" >/dev/null 2>"$tmp/err"
+st=$?
+if [ $st -ne 1 ] && [ $st -ne 4 ]; then
+	echo "FAIL: corrupt kernel stream -> exit $st (want 1, or 4 if read as cut)"
+	cat "$tmp/err"
+	fails=$((fails + 1))
+else
+	echo "ok: corrupt kernel stream -> $st"
+fi
+
+# records that cannot be applied: counted warnings, exit 0
+"$mkbad" misaligned "$tmp/km" "$tmp/rm" || exit 1
+expect 0 "^warnings: 1$" $rm_ --text basic auto "$tmp/rm" "$tmp/km" "$tmp/o"
+grep -q "not a multiple of the page size" "$tmp/err" ||
+	{ echo "FAIL: no message for the misaligned mmap"; fails=$((fails + 1)); }
+"$mkbad" huge "$tmp/kh" "$tmp/rh" || exit 1
+expect 0 "^warnings: 2$" $rm_ --text basic auto "$tmp/rh" "$tmp/kh" "$tmp/o"
+[ "$(cat "$tmp/o")" = "R 0" ] ||
+	{ echo "FAIL: huge: want one reference R 0, got:"; cat "$tmp/o"; fails=$((fails + 1)); }
+
+# a stream cut short: merged up to its last complete block, exit 4
+if [ -x "$bin/kvt-gen" ]; then
+	"$bin/kvt-gen" --seed 3 --refs 200000 --procs 4 "$tmp/kg" "$tmp/rg" >/dev/null 2>&1
+	size=$(stat -c %s "$tmp/rg")
+	head -c $((size * 2 / 3)) "$tmp/rg" >"$tmp/rg.cut"
+	expect 4 "^truncated: " $rm_ --text basic auto "$tmp/rg.cut" "$tmp/kg" "$tmp/o"
+	refs=$(grep '^references: ' "$tmp/err" | cut -d' ' -f2)
+	lines=$(wc -l <"$tmp/o")
+	[ "$refs" = "$lines" ] && [ "$refs" -gt 0 ] ||
+		{ echo "FAIL: cut stream: $refs references, $lines lines"; fails=$((fails + 1)); }
+fi
+
+echo "$fails failures"
+[ $fails -eq 0 ]

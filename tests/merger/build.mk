@@ -1,0 +1,58 @@
+# tests/merger/: run-merger's tests (make check-merger, part of make check).
+#   check-merger-unit       cmocka tests of the memory model and of the rules
+#   check-merger-scenarios  every scenario of $(SCENARIO_DIRS), all consumers,
+#                           text, binary and archives
+#   check-merger-bad        bad input and bad usage: exit statuses, messages
+#   check-merger-plugin     install, build samples/consumer-example against the
+#                           installed header with pkg-config, load it
+# Tests run the sanitizer build ($(SANBIN)).
+MERGER_UNIT_TESTS := test-aspace test-rules
+MERGER_TEST_DIR := $(BUILDROOT)/san/tests/merger
+
+$(BUILD)/tests/merger/test-%: $(OBJ)/tests/merger/test-%.o \
+		$(MERGER_CORE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcmocka
+
+$(BUILD)/tests/merger/mkbad: $(OBJ)/tests/merger/mkbad.o $(LIBKVT_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(KVT_LIBS)
+
+.PHONY: check-merger check-merger-unit check-merger-scenarios \
+	check-merger-bad check-merger-plugin
+
+check-merger: check-merger-unit check-merger-scenarios check-merger-bad \
+	check-merger-plugin
+
+check-merger-unit:
+	@$(MAKE) --no-print-directory SAN=1 \
+	  $(MERGER_UNIT_TESTS:%=$(MERGER_TEST_DIR)/%) >/dev/null
+	@st=0; for t in $(MERGER_UNIT_TESTS); do \
+	  tests/lib/run-test build/test-results merger/unit/$$t \
+	    $(MERGER_TEST_DIR)/$$t || st=1; \
+	done; exit $$st
+
+check-merger-scenarios:
+	@$(MAKE) --no-print-directory SAN=1 $(SANBIN)/run-merger \
+	  $(SANBIN)/kvt-as $(SANBIN)/kvt-dump >/dev/null
+	@st=0; for d in $(SCENARIO_DIRS); do \
+	  for f in $$d/*.kvt; do \
+	    [ -f "$$f" ] || continue; \
+	    n=$$(basename $$(dirname $$d))-$$(basename $$f .kvt); \
+	    tests/lib/run-test build/test-results merger/scenario/$$n \
+	      bash tests/merger/scenario.sh $(SANBIN) $$f || st=1; \
+	  done; \
+	done; exit $$st
+
+check-merger-bad:
+	@$(MAKE) --no-print-directory SAN=1 $(SANBIN)/run-merger \
+	  $(SANBIN)/kvt-as $(SANBIN)/kvt-gen $(MERGER_TEST_DIR)/mkbad >/dev/null
+	@tests/lib/run-test build/test-results merger/bad-input \
+	  bash tests/merger/bad-input.sh $(SANBIN) $(MERGER_TEST_DIR)/mkbad \
+	  $(SHARED)/scenarios
+
+check-merger-plugin:
+	@tests/lib/run-test build/test-results merger/plugin \
+	  bash tests/merger/plugin.sh "$(MAKE)" $(SHARED)/scenarios
+
+CHECKS += check-merger
