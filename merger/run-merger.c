@@ -453,7 +453,7 @@ int main(int argc, char **argv)
 		free(ovals);
 		return 5;
 	}
-	while ((c = getopt_long(argc, argv, "+o:qh", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:qh", long_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_TEXT:
 			text = 1;
