@@ -68,6 +68,9 @@ DEMOS :=
 	check-summary
 all:
 
+# Keep objects that pattern chains build (no rebuild on every make).
+.SECONDARY:
+
 # Objects: $(OBJ)/dir/file.o from dir/file.c, with header dependencies.
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
