@@ -386,7 +386,13 @@ struct pnode {
 	UChar pins;		/* hot slots holding it */
 };
 
-enum { SLOT_I, SLOT_R, SLOT_W, NSLOTS };
+/* Slots: three small direct-mapped caches of hot pages, for instruction
+ * fetches, loads and stores, indexed by the low bits of the page number
+ * (hmask + 1 entries each, up to HMAX, so that at most about an eighth of
+ * the pool is pinned). */
+#define HMAX	16
+enum { SLOT_I = 0, SLOT_R = HMAX, SLOT_W = 2 * HMAX, NSLOTS = 3 * HMAX };
+static UInt hmask;
 
 /* Page base addresses (not numbers), read by the generated code. */
 static Addr hot[NSLOTS];
@@ -413,6 +419,9 @@ static void pool_init(void)
 	pn = VG_(malloc)("kvtrace.pool", (n + 1) * sizeof(*pn));
 	bucket = VG_(malloc)("kvtrace.hash", (1UL << hbits) * sizeof(*bucket));
 	hot_on = n >= 4;
+	for (hmask = HMAX; hmask > 1 && hmask * 24 > n; hmask /= 2)
+		;
+	hmask--;
 }
 
 static void pool_reset(void)
@@ -544,11 +553,15 @@ static inline UInt access_page(Addr page, Addr a, Bool write)
 	return i;
 }
 
+/* slot: SLOT_I, or the cache SLOT_R or SLOT_W (the entry is chosen by the
+ * page). */
 static void access_range(Addr a, UWord size, Bool write, UInt slot)
 {
 	Addr first = a >> PAGE_SHIFT, last = (a + size - 1) >> PAGE_SHIFT;
 	Addr p;
 	UInt i = 0;
+
+	slot += last & hmask;
 
 	if (hot_on)
 		slot_clear(slot);	/* it was referenced until now */
@@ -588,7 +601,8 @@ static void pool_clean(void)
 {
 	if (!clo_pool)
 		return;
-	slot_clear(SLOT_W);
+	for (UInt s = SLOT_W; s < SLOT_W + HMAX; s++)
+		slot_clear(s);
 	for (UInt i = pn[0].next; i; i = pn[i].next)
 		pn[i].dirty = 0;
 }
@@ -673,8 +687,26 @@ static void add_check(IRSB *sb, IRExpr *addr, UInt size, UInt slot,
 		add_call(sb, name, fn, addr, mkIRExpr_HWord(size), guard);
 		return;
 	}
-	th = assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64,
-					     mkIRExpr_HWord((HWord)&hot[slot])));
+	if (hmask) {
+		/* &hot[slot + ((addr >> 12) & hmask)] */
+		IRTemp ti = assign(sb, Ity_I64,
+				   IRExpr_Binop(Iop_Shr64, addr,
+						IRExpr_Const(IRConst_U8(
+							PAGE_SHIFT - 3))));
+		IRTemp tm = assign(sb, Ity_I64,
+				   IRExpr_Binop(Iop_And64, IRExpr_RdTmp(ti),
+						mk64((ULong)hmask << 3)));
+		IRTemp ta = assign(sb, Ity_I64,
+				   IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(tm),
+						mk64((HWord)&hot[slot])));
+
+		th = assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64,
+						     IRExpr_RdTmp(ta)));
+	} else {
+		th = assign(sb, Ity_I64,
+			    IRExpr_Load(Iend_LE, Ity_I64,
+					mkIRExpr_HWord((HWord)&hot[slot])));
+	}
 	td = assign(sb, Ity_I64, IRExpr_Binop(Iop_Sub64, addr,
 					      IRExpr_RdTmp(th)));
 	tg = assign(sb, Ity_I1, IRExpr_Binop(Iop_CmpLT64U,
@@ -722,7 +754,9 @@ static void note_ifetch(IRSB *sb, struct igroup *g, Addr *ipage, Addr a,
 		*ipage = page;
 		th = assign(sb, Ity_I64,
 			    IRExpr_Load(Iend_LE, Ity_I64,
-					mkIRExpr_HWord((HWord)&hot[SLOT_I])));
+					mkIRExpr_HWord((HWord)&hot[SLOT_I +
+						((page >> PAGE_SHIFT) &
+						 hmask)])));
 		tg = assign(sb, Ity_I1, IRExpr_Binop(Iop_CmpNE64,
 						     IRExpr_RdTmp(th),
 						     mk64(page)));
