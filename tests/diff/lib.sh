@@ -6,14 +6,14 @@ CONSUMERS="basic basic-named per-process per-thread"
 # The 15 summary lines every merge prints (SEMANTICS.md, lead's order).
 SUMMARY_NAMES='references|vm-reads|vm-writes|fs-reads|fs-writes|processes|tasks|canonical-pages|anon-pages|file-pages|cow-copies|unmapped|implicit-tasks|lost-kernel-events|lost-references'
 
-# merge_one BINDIR SCENARIO OUTDIR
-# kvt-as, then kvt-dump (must give the scenario back byte for byte: the
-# generator writes canonical form), then run-merger --text once per
+# merge_one BINDIR SCENARIO OUTDIR [DUMP]
+# kvt-as, then kvt-dump (must give DUMP back byte for byte; by default the
+# scenario itself, which kvt-scengen writes in canonical form), then run-merger --text once per
 # consumer into OUTDIR (OUTDIR/CONSUMER.err keeps each summary).  Prints
 # what went wrong and returns 1 on a failure (a round trip that differs
 # does not stop the merges).
 merge_one() {
-	local bin=$1 scen=$2 out=$3 c dst st rc=0
+	local bin=$1 scen=$2 out=$3 dump=${4:-$2} c dst st rc=0
 	mkdir -p "$out"
 	if ! "$bin/kvt-as" "$scen" "$out/k.kvt" "$out/r.kvt" 2>"$out/as.err"; then
 		echo "kvt-as rejects the scenario: $(head -n 1 "$out/as.err")"
@@ -24,9 +24,9 @@ merge_one() {
 		echo "kvt-dump fails: $(head -n 1 "$out/dump.err")"
 		return 1
 	fi
-	if ! cmp -s "$out/dump.txt" "$scen"; then
-		echo "kvt-dump does not give the scenario back:"
-		diff "$scen" "$out/dump.txt" | head -n 4 | sed 's/^/  /'
+	if ! cmp -s "$out/dump.txt" "$dump"; then
+		echo "kvt-dump does not give $dump back:"
+		diff "$dump" "$out/dump.txt" | head -n 4 | sed 's/^/  /'
 		rc=1
 	fi
 	mkdir -p "$out/m"
@@ -52,7 +52,7 @@ merge_one() {
 # 1 if the merger's outputs or summaries differ from the oracle's.
 compare() {
 	local o=$1 m=$2 c miss
-	if ! diff -r -x summary.txt "$o" "$m/m" >"$m/diff.txt" 2>&1; then
+	if ! diff -r -x summary.txt -x dump.txt "$o" "$m/m" >"$m/diff.txt" 2>&1; then
 		echo "outputs differ (first lines of diff -r ORACLE MERGER):"
 		head -n 6 "$m/diff.txt" | sed 's/^/  /'
 		return 1
@@ -82,11 +82,13 @@ check_one() {
 	check_merge "$bin" "$scen" "$w/oracle" "$w/merger"
 }
 
-# check_merge BINDIR SCENARIO ORACLEDIR WORKDIR: merger + compare against
-# an oracle output made already.
+# check_merge BINDIR SCENARIO EXPECTDIR WORKDIR: merger + compare against
+# outputs made already (the oracle's, or a scenario's NAME.expect, whose
+# dump.txt is then the round trip's reference).
 check_merge() {
-	local rc=0
-	merge_one "$1" "$2" "$4" || rc=1
+	local rc=0 dump=$2
+	[ -f "$3/dump.txt" ] && dump=$3/dump.txt
+	merge_one "$1" "$2" "$4" "$dump" || rc=1
 	[ -d "$4/m" ] || return 1
 	compare "$3" "$4" || rc=1
 	return $rc
