@@ -88,6 +88,8 @@ struct kvt_reader {
 	z_stream szs;		/* stream inflate */
 	bool szs_init;
 	ZSTD_DCtx *szd;		/* stream zstd */
+	bool zmid;		/* inside a gzip member / zstd frame */
+	bool stream_cut;	/* the file ended inside one */
 	uint64_t members;
 
 	/* framer */
@@ -192,6 +194,7 @@ static int raw_fill(struct kvt_reader *r, size_t need)
 			return -1;
 		if (!avail) {
 			/* end of the file: framing tells a cut stream */
+			r->stream_cut = r->zmid;
 			w->eof = true;
 			return 0;
 		}
@@ -217,9 +220,11 @@ static int raw_fill(struct kvt_reader *r, size_t need)
 			zr = inflate(zs, Z_NO_FLUSH);
 			used = (size_t)(zs->next_in - in);
 			made = (size_t)(zs->next_out - (w->buf + w->wr));
+			r->zmid = true;
 			if (zr == Z_STREAM_END) {
 				/* a plain multi-member gzip continues */
 				r->members++;
+				r->zmid = false;
 				inflateReset(zs);
 			} else if (zr != Z_OK && zr != Z_BUF_ERROR) {
 				kvt_err(&r->ferr, KVT_E_FORMAT,
@@ -245,6 +250,7 @@ static int raw_fill(struct kvt_reader *r, size_t need)
 			}
 			used = ib.pos;
 			made = ob.pos;
+			r->zmid = zr != 0;
 		}
 		fw_consume(r, used);
 		r->st.bytes_in = r->fw.pos;
@@ -1112,6 +1118,11 @@ static ssize_t at_end(struct kvt_reader *r, struct slot *s,
 		return fail(r, r->ferr.status, &r->ferr, err);
 	free(r->trunc);
 	r->trunc = NULL;
+	if (r->stream_cut)
+		set_trunc(r,
+			  "cut short at byte %llu inside the end of the %s stream (its check value is missing): no records lost",
+			  (unsigned long long)cut_at(r),
+			  r->smode == S_GZIP ? "gzip" : "zstd");
 	return 0;
 }
 
@@ -1191,7 +1202,7 @@ int kvt_reader_next(struct kvt_reader *r, const struct kvt_rec **rec,
 
 const char *kvt_reader_truncated(const struct kvt_reader *r)
 {
-	return r->end_seen ? NULL : r->trunc;
+	return r->trunc;
 }
 
 void kvt_reader_stats(const struct kvt_reader *r, struct kvt_reader_stats *s)

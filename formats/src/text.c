@@ -107,7 +107,7 @@ static void sb_str(struct sb *b, const char *s, size_t n)
 		if (c == '"' || c == '\\') {
 			sb_putc(b, '\\');
 			sb_putc(b, (char)c);
-		} else if (c < 0x20 || c == 0x7f) {
+		} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
 			sb_putc(b, '\\');
 			sb_putc(b, 'x');
 			sb_putc(b, dig[c >> 4]);

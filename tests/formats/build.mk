@@ -4,13 +4,21 @@
 #
 # The tests use the sanitizer binaries ($(SANBIN)).
 FORMATS_SAN_TOOLS := $(SANBIN)/kvt-as $(SANBIN)/kvt-dump
+FORMATS_TEST_DIR := $(BUILDROOT)/san/tests/formats
+
+$(BUILD)/tests/formats/test-kvt: $(OBJ)/tests/formats/test-kvt.o $(LIBKVT_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(KVT_LIBS) -lcmocka
 
 .PHONY: check-formats check-formats-build
 check-formats-build:
-	@$(MAKE) --no-print-directory SAN=1 $(FORMATS_SAN_TOOLS)
+	@$(MAKE) --no-print-directory SAN=1 $(FORMATS_SAN_TOOLS) \
+	  $(FORMATS_TEST_DIR)/test-kvt
 
 check-formats: check-formats-build
 	@st=0; n=0; \
+	tests/lib/run-test build/test-results formats/unit \
+	  $(FORMATS_TEST_DIR)/test-kvt || st=1; \
 	for d in $(SCENARIO_DIRS); do \
 	  for s in $$d/*.kvt; do \
 	    [ -e "$$s" ] || continue; n=$$((n + 1)); \
