@@ -528,7 +528,7 @@ int activator_kernel_main(int argc, char **argv)
 	struct kstate s;
 	struct kvmtrace_start start;
 	struct sigaction sa;
-	bool interactive, tty, cmd_done = false;
+	bool interactive, tty, cmd_done = false, discard = false;
 	uint64_t t0, last_status, stop_at = 0;
 	pid_t child = -1;
 	int rc, status = 0;
@@ -580,6 +580,7 @@ int activator_kernel_main(int argc, char **argv)
 		fprintf(stderr, "%s: %s: cannot start tracing: %s\n", prog,
 			o.device, strerror(errno));
 		rc = errno == ENOMEM ? ACT_EXIT_INTERNAL : ACT_EXIT_NODEV;
+		discard = true;
 		goto out;
 	}
 	mark(&s, "kernel events on");
@@ -687,6 +688,12 @@ out:
 		write_failed(&s);
 	if (kvt_writer_close(s.rw, &s.err))
 		write_failed(&s);
+	if (discard) {
+		/* Nothing was recorded: leave no empty trace behind. */
+		unlink(o.kpath);
+		unlink(o.rpath);
+		goto free;
+	}
 	if (!o.quiet) {
 		fprintf(stderr, "kernel-events: %" PRIu64 "\n", s.krecs);
 		fprintf(stderr, "references: %" PRIu64 "\n", s.rrecs);
@@ -698,6 +705,7 @@ out:
 	if (s.lost[0] + s.lost[1])
 		fprintf(stderr, "%s: %" PRIu64 " records were lost: use a "
 			"larger --buffer-size\n", prog, s.lost[0] + s.lost[1]);
+free:
 	close(s.fd);
 	free(s.rbuf);
 	while (s.nq)

@@ -50,3 +50,7 @@ kernel-check: $(BIN)/kvt-dump $(BIN)/run-merger $(BIN)/activator
 		bash tests/kernel/kernel-check.sh $(KBED)/bzImage \
 		$(KBED)/initramfs.cpio.gz build/kernel/check $(KCHECK_PAGES) \
 		$(BIN)
+	tests/lib/run-test build/test-results kernel/valgrind-agrees \
+		bash tests/kernel/compare-valgrind.sh \
+		build/kernel/check/guest/out/dump.txt $(KCHECK_PAGES) \
+		$(KSTATIC)/kvt-sample-workload $(BIN)
