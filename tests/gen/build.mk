@@ -7,18 +7,22 @@
 #                unmapped references, copy-on-write)
 #   pid-reuse    --pid-max wraps pids and the trace stays valid
 #   usage        bad options and outputs: exit statuses and messages
+#   readbench    the formats benchmark's reader counts every record
 # The tests use the sanitizer binaries ($(SANBIN)).
-GEN_TESTS := determinism shape roundtrip codecs merge pid-reuse usage
+GEN_TESTS := determinism shape roundtrip codecs merge pid-reuse usage \
+	readbench
 
 .PHONY: check-gen check-gen-build
 check-gen-build:
 	@$(MAKE) --no-print-directory SAN=1 $(SANBIN)/kvt-gen \
-	  $(SANBIN)/kvt-dump $(SANBIN)/kvt-as $(SANBIN)/run-merger >/dev/null
+	  $(SANBIN)/kvt-dump $(SANBIN)/kvt-as $(SANBIN)/run-merger \
+	  $(BUILDROOT)/san/bench/formats/readbench >/dev/null
 
 check-gen: check-gen-build
 	@st=0; for t in $(GEN_TESTS); do \
 	  tests/lib/run-test build/test-results gen/$$t \
-	    bash tests/gen/gen-test.sh $(SANBIN) $$t || st=1; \
+	    bash tests/gen/gen-test.sh $(SANBIN) $$t \
+	      $(BUILDROOT)/san/bench/formats/readbench || st=1; \
 	done; exit $$st
 
 CHECKS += check-gen

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# gen-test.sh BINDIR TEST: one test of kvt-gen (see tests/gen/README.md).
-# BINDIR holds kvt-gen, kvt-dump, kvt-as (and run-merger for "merge").
+# gen-test.sh BINDIR TEST [READBENCH]: one test of kvt-gen (see build.mk).
+# BINDIR holds kvt-gen, kvt-dump, kvt-as (and run-merger for "merge");
+# READBENCH is bench/formats/readbench, for the test "readbench".
 # Exit 0 when the test passes; on failure the last lines say why.
 set -u
-bin=$1 test=$2
+bin=$1 test=$2 readbench=${3:-}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvt-gen-test.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
@@ -135,6 +136,31 @@ usage)
 	gen z --refs 0 --procs 3
 	dump z
 	grep -q '^exit tid=1$\|^exit tid=1 ' "$tmp/z.txt" || fail "refs 0"
+	echo ok
+	;;
+readbench)
+	"$bin/kvt-gen" -q --text --seed 4 "${SMALL[@]}" >"$tmp/t.txt" ||
+		fail "kvt-gen --text exited $?"
+	nr=$(grep -c '^\(read\|write\|fsread\|fswrite\) ' "$tmp/t.txt")
+	nk=$(($(wc -l <"$tmp/t.txt") - nr))
+	for c in none gzip gzip-blocks zstd; do
+		gen $c --seed 4 "${SMALL[@]}" --compress $c
+		for th in 1 2; do
+			"$readbench" --threads $th --repeat 2 "$tmp/$c.r" \
+				"$tmp/$c.k" >"$tmp/rb" || fail "readbench exited $?"
+			cat "$tmp/rb"
+			grep -q "^file=$tmp/$c.r codec=$c threads=$th records=$nr " \
+				"$tmp/rb" || fail "$c: reference records"
+			grep -q "^file=$tmp/$c.k codec=$c threads=$th records=$nk " \
+				"$tmp/rb" || fail "$c: kernel records"
+		done
+	done
+	# a file cut short is an error
+	head -c 100000 "$tmp/zstd.r" >"$tmp/cut.r"
+	"$readbench" "$tmp/cut.r" 2>"$tmp/e" && fail "cut file: exit 0"
+	grep -q "cut" "$tmp/e" || fail "cut file: message"
+	"$readbench" --threads x "$tmp/cut.r" 2>/dev/null
+	[ $? -eq 2 ] || fail "bad --threads: want exit 2"
 	echo ok
 	;;
 *)
