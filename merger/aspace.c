@@ -11,6 +11,8 @@
 
 #include "aspace.h"
 
+struct aspace_mem aspace_mem;
+
 /* ---- private pages -------------------------------------------------------- */
 
 int ppool_init(struct ppool *p)
@@ -20,12 +22,14 @@ int ppool_init(struct ppool *p)
 	p->v = calloc(p->cap, sizeof(*p->v));
 	if (!p->v)
 		return -1;
+	mem_add(p->cap * sizeof(*p->v));
 	p->n = 1;
 	return 0;
 }
 
 void ppool_free(struct ppool *p)
 {
+	mem_sub((uint64_t)p->cap * sizeof(*p->v));
 	free(p->v);
 	memset(p, 0, sizeof(*p));
 }
@@ -50,6 +54,7 @@ uint32_t ppool_new(struct ppool *p, uint64_t num)
 			if (!nv)
 				return 0;
 			p->v = nv;
+			mem_add((ncap - p->cap) * sizeof(*nv));
 			p->cap = (uint32_t)ncap;
 		}
 		i = p->n++;
@@ -100,6 +105,7 @@ int64_t pt_set(struct ptable *t, uint64_t vpn, uint32_t idx)
 			t->root = calloc(1, sizeof(*t->root));
 			if (!t->root)
 				return -1;
+			mem_add(sizeof(*t->root));
 		}
 		n = t->root;
 		for (l = PT_LEVELS - 1; l >= 0; l--) {
@@ -110,11 +116,15 @@ int64_t pt_set(struct ptable *t, uint64_t vpn, uint32_t idx)
 				if (l == 0) {
 					n->c[i] = calloc(1,
 						sizeof(struct pt_leaf));
-					if (n->c[i])
+					if (n->c[i]) {
 						t->leaves++;
+						mem_add(sizeof(struct pt_leaf));
+					}
 				} else {
 					n->c[i] = calloc(1,
 						sizeof(struct pt_node));
+					if (n->c[i])
+						mem_add(sizeof(struct pt_node));
 				}
 				if (!n->c[i])
 					return -1;
@@ -191,6 +201,8 @@ static bool pt_rm_node(struct ptable *t, struct pt_node *n, int l,
 			empty = pt_rm_node(t, c, l - 1, cbase, lo, hi, fn, ctx);
 		}
 		if (empty) {
+			mem_sub(l == 0 ? sizeof(struct pt_leaf) :
+				sizeof(struct pt_node));
 			free(c);
 			n->c[i] = NULL;
 			n->count--;
@@ -207,6 +219,7 @@ void pt_remove_range(struct ptable *t, uint64_t lo, uint64_t hi,
 	if (!t->root || lo >= hi || !t->entries)
 		return;
 	if (pt_rm_node(t, t->root, PT_LEVELS - 1, 0, lo, hi, fn, ctx)) {
+		mem_sub(sizeof(*t->root));
 		free(t->root);
 		t->root = NULL;
 		t->cache_leaf = NULL;
@@ -229,6 +242,7 @@ static int pt_copy_node(struct ptable *dt, struct pt_node *d,
 
 			if (!dl)
 				return -1;
+			mem_add(sizeof(*dl));
 			memcpy(dl, sl, sizeof(*dl));
 			d->c[i] = dl;
 			d->count++;
@@ -244,6 +258,7 @@ static int pt_copy_node(struct ptable *dt, struct pt_node *d,
 
 			if (!dn)
 				return -1;
+			mem_add(sizeof(*dn));
 			d->c[i] = dn;
 			d->count++;
 			if (pt_copy_node(dt, dn, s->c[i], l - 1,
@@ -263,6 +278,7 @@ int pt_copy(struct ptable *dst, const struct ptable *src, pt_visit_fn fn,
 	dst->root = calloc(1, sizeof(*dst->root));
 	if (!dst->root)
 		return -1;
+	mem_add(sizeof(*dst->root));
 	return pt_copy_node(dst, dst->root, src->root, PT_LEVELS - 1, 0, fn,
 			    ctx);
 }
@@ -288,6 +304,8 @@ static void pt_free_node(struct ptable *t, struct pt_node *n, int l,
 			pt_free_node(t, n->c[i], l - 1, base + i * span, fn,
 				     ctx);
 		}
+		mem_sub(l == 0 ? sizeof(struct pt_leaf) :
+			sizeof(struct pt_node));
 		free(n->c[i]);
 	}
 }
@@ -296,6 +314,7 @@ void pt_destroy(struct ptable *t, pt_visit_fn fn, void *ctx)
 {
 	if (t->root) {
 		pt_free_node(t, t->root, PT_LEVELS - 1, 0, fn, ctx);
+		mem_sub(sizeof(*t->root));
 		free(t->root);
 	}
 	pt_init(t);
@@ -330,6 +349,8 @@ void mobj_table_free(struct mobj_table *t)
 	for (i = 0; t->b && i <= t->mask; i++) {
 		for (o = t->b[i]; o; o = nx) {
 			nx = o->hnext;
+			if (o->tab)
+				mem_sub((o->mask + 1) * sizeof(*o->tab));
 			free(o->tab);
 			free(o);
 		}
@@ -396,6 +417,8 @@ void mobj_kill(struct mobj_table *t, int kind, uint64_t dev, uint64_t ino)
 			t->n--;
 			t->live_pages -= o->n;
 			free(o->tab);
+			if (o->tab)
+				mem_sub((o->mask + 1) * sizeof(*o->tab));
 			o->tab = NULL;
 			o->n = 0;
 			o->mask = 0;
@@ -410,6 +433,8 @@ void mobj_kill(struct mobj_table *t, int kind, uint64_t dev, uint64_t ino)
 void mobj_unref(struct mobj *o)
 {
 	if (--o->refs == 0) {
+		if (o->tab)
+			mem_sub((o->mask + 1) * sizeof(*o->tab));
 		free(o->tab);
 		free(o);
 	}
@@ -437,6 +462,9 @@ static int mobj_grow(struct mobj *o)
 			h = (h + 1) & nmask;
 		nt[h] = o->tab[i];
 	}
+	mem_add((nmask + 1) * sizeof(*nt));
+	if (o->tab)
+		mem_sub((o->mask + 1) * sizeof(*o->tab));
 	free(o->tab);
 	o->tab = nt;
 	o->mask = nmask;

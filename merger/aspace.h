@@ -30,6 +30,25 @@
 
 /* ---- private pages ------------------------------------------------------ */
 
+/* Bytes held by the structures of this file, now and at most (one merger
+ * per process: a plain global). */
+struct aspace_mem {
+	uint64_t cur, peak;
+};
+extern struct aspace_mem aspace_mem;
+
+static inline void mem_add(uint64_t n)
+{
+	aspace_mem.cur += n;
+	if (aspace_mem.cur > aspace_mem.peak)
+		aspace_mem.peak = aspace_mem.cur;
+}
+
+static inline void mem_sub(uint64_t n)
+{
+	aspace_mem.cur -= n;
+}
+
 struct ppage {
 	uint64_t num;		/* canonical number */
 	uint32_t holders;	/* address spaces that hold it; 0: free */

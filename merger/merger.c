@@ -859,6 +859,7 @@ void merger_summary(const struct merger *m, struct kvt_merge_summary *s)
 {
 	*s = m->s;
 	s->canonical_pages = m->next_page;
+	s->peak_state_bytes = aspace_mem.peak;
 }
 
 void merger_live(const struct merger *m, struct merger_live *l)

@@ -382,12 +382,16 @@ static void print_summary(const struct kvt_merge_summary *s)
 		"cow-copies: %" PRIu64 "\nunmapped: %" PRIu64 "\n"
 		"implicit-tasks: %" PRIu64 "\nlost-kernel-events: %" PRIu64
 		"\nlost-references: %" PRIu64 "\nwarnings: %" PRIu64 "\n"
-		"peak-live-pages: %" PRIu64 "\n",
+		"peak-live-pages: %" PRIu64 "\n"
+		"peak-page-state-bytes: %" PRIu64 "\n"
+		"page-state-bytes-per-live-page: %.1f\n",
 		s->references, s->vm_reads, s->vm_writes, s->fs_reads,
 		s->fs_writes, s->processes, s->tasks, s->canonical_pages,
 		s->anon_pages, s->file_pages, s->cow_copies, s->unmapped,
 		s->implicit_tasks, s->lost_kernel_events, s->lost_references,
-		s->warnings, s->peak_live_pages);
+		s->warnings, s->peak_live_pages, s->peak_state_bytes,
+		s->peak_live_pages ? (double)s->peak_state_bytes /
+				     (double)s->peak_live_pages : 0.0);
 }
 
 static int exit_for(int status)

@@ -190,7 +190,8 @@ struct kvt_merge_summary {
 	uint64_t cow_copies, unmapped, implicit_tasks;
 	uint64_t lost_kernel_events, lost_references;
 	uint64_t warnings;
-	uint64_t peak_live_pages;
+	uint64_t peak_live_pages;	/* private + file + shmem pages */
+	uint64_t peak_state_bytes;	/* the page-holding structures */
 	int truncated;		/* 1: an input was cut short */
 };
 
