@@ -59,6 +59,7 @@ extern SysRes VG_(am_shared_mmap_file_float_valgrind)(SizeT length,
 						      UInt prot, Int fd,
 						      Off64T offset);
 extern Bool VG_(resolve_filename)(Int fd, const HChar **result);
+extern const HChar *VG_(find_executable)(const HChar *exec);
 
 #define SYS3(n, a, b, c) VG_(do_syscall)((n), (a), (b), (c), 0, 0, 0, 0, 0)
 #define SYS6(n, a, b, c, d, e, f) \
@@ -1321,6 +1322,13 @@ static void kt_post_clo_init(void)
 	map_counter();
 	cur_tid = VG_(gettid)();
 	connect_to_activator(KVT_VG_START);
+	if (exe && !VG_(strchr)(exe, '/')) {
+		/* found through $PATH, as Valgrind found it */
+		const HChar *found = VG_(find_executable)(exe);
+
+		if (found)
+			exe = found;
+	}
 	if (exe && exe[0] != '/') {
 		const HChar *wd = VG_(get_startup_wd)();
 		SizeT l = VG_(strlen)(wd) + VG_(strlen)(exe) + 2;
@@ -1330,7 +1338,7 @@ static void kt_post_clo_init(void)
 	} else {
 		path = VG_(strdup)("kvtrace.exe", exe ? exe : "");
 	}
-	emit_exec(cur_tid, path);
+	emit_exec(cur_tid, path);	/* the path as the program was found */
 	VG_(free)(path);
 	started = True;
 }

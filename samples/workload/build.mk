@@ -5,3 +5,10 @@ $(BIN)/kvt-sample-workload: $(OBJ)/samples/workload/workload.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^
 
 PROGRAMS += $(BIN)/kvt-sample-workload
+
+# make demo: record the workload and sort(1) through Valgrind, merge them.
+.PHONY: demo-valgrind
+demo-valgrind:
+	@bash samples/workload/demo.sh
+
+DEMOS += demo-valgrind
