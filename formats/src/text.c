@@ -566,9 +566,9 @@ static int getu32(struct pctx *c, const char *key, uint32_t *out)
 	return rc;
 }
 
-/* A page-aligned address or length. */
-static int getpage(struct pctx *c, const char *key, bool nonzero,
-		   uint64_t *out)
+/* A page-aligned address or length (0 is allowed: a no-op, as the lead
+ * reads it for mmap, munmap, mprotect and mremap). */
+static int getpage(struct pctx *c, const char *key, uint64_t *out)
 {
 	int rc = getnum(c, key, UINT64_MAX, out);
 
@@ -578,8 +578,6 @@ static int getpage(struct pctx *c, const char *key, bool nonzero,
 		return perr(c,
 			    "%s=0x%llx is not a multiple of the page size (4096)",
 			    key, (unsigned long long)*out);
-	if (nonzero && !*out)
-		return perr(c, "%s must not be 0", key);
 	return 0;
 }
 
@@ -648,8 +646,8 @@ static int parse_mmap(struct pctx *c, struct kvt_rec *r)
 	uint64_t a, l;
 	int i, nb = 0;
 
-	if (getu32(c, "tid", &r->tid) || getpage(c, "addr", false, &a) ||
-	    getpage(c, "len", true, &l) || getprot(c, &r->u.mmap.prot))
+	if (getu32(c, "tid", &r->tid) || getpage(c, "addr", &a) ||
+	    getpage(c, "len", &l) || getprot(c, &r->u.mmap.prot))
 		return KVT_E_PARSE;
 	if (a + l < a)
 		return perr(c, "addr + len overflows");
@@ -759,8 +757,8 @@ static int parse_event(struct pctx *c, struct kvt_rec *r)
 	if (EV("munmap")) {
 		r->type = KVT_REC_MUNMAP;
 		if (getu32(c, "tid", &r->tid) ||
-		    getpage(c, "addr", false, &r->u.munmap.addr) ||
-		    getpage(c, "len", true, &r->u.munmap.len))
+		    getpage(c, "addr", &r->u.munmap.addr) ||
+		    getpage(c, "len", &r->u.munmap.len))
 			return KVT_E_PARSE;
 		if (r->u.munmap.addr + r->u.munmap.len < r->u.munmap.addr)
 			return perr(c, "addr + len overflows");
@@ -769,10 +767,10 @@ static int parse_event(struct pctx *c, struct kvt_rec *r)
 	if (EV("mremap")) {
 		r->type = KVT_REC_MREMAP;
 		if (getu32(c, "tid", &r->tid) ||
-		    getpage(c, "old", false, &r->u.mremap.old_addr) ||
-		    getpage(c, "oldlen", true, &r->u.mremap.old_len) ||
-		    getpage(c, "new", false, &r->u.mremap.new_addr) ||
-		    getpage(c, "newlen", true, &r->u.mremap.new_len))
+		    getpage(c, "old", &r->u.mremap.old_addr) ||
+		    getpage(c, "oldlen", &r->u.mremap.old_len) ||
+		    getpage(c, "new", &r->u.mremap.new_addr) ||
+		    getpage(c, "newlen", &r->u.mremap.new_len))
 			return KVT_E_PARSE;
 		if (r->u.mremap.old_addr + r->u.mremap.old_len <
 			    r->u.mremap.old_addr ||
@@ -784,8 +782,8 @@ static int parse_event(struct pctx *c, struct kvt_rec *r)
 	if (EV("mprotect")) {
 		r->type = KVT_REC_MPROTECT;
 		if (getu32(c, "tid", &r->tid) ||
-		    getpage(c, "addr", false, &r->u.mprotect.addr) ||
-		    getpage(c, "len", false, &r->u.mprotect.len) ||
+		    getpage(c, "addr", &r->u.mprotect.addr) ||
+		    getpage(c, "len", &r->u.mprotect.len) ||
 		    getprot(c, &r->u.mprotect.prot))
 			return KVT_E_PARSE;
 		if (r->u.mprotect.addr + r->u.mprotect.len <
