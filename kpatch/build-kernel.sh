@@ -3,10 +3,12 @@
 # Builds the kvmtrace test-bed kernel: unpacks Debian's linux-source-6.1,
 # applies the patch series (kpatch/series), configures tinyconfig plus
 # kpatch/kvmtrace.config and builds OUTDIR/bzImage (default
-# build/kernel/bed).  A build whose inputs (the patches, the fragment, this
-# script and the source tarball) did not change is reused; when only the
+# build/kernel/bed).  A build whose inputs (the patches, the fragment and
+# the source tarball) did not change is reused; when only the
 # patches changed, the old series is reversed and the new one applied in
 # the same tree, so make rebuilds only what the patches touch.
+# KVT_UNPATCHED=1 builds the same kernel without the series (for the
+# benchmark's "tracing off costs nothing" comparison).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/../build/kernel/bed}
@@ -20,10 +22,12 @@ if [ ! -f "$tarball" ]; then
 	exit 1
 fi
 mapfile -t patches < <(grep -v '^\s*\(#\|$\)' "$here/series")
+[ "${KVT_UNPATCHED:-0}" = 1 ] && patches=()
 hash=$( {
+	echo "unpatched=${KVT_UNPATCHED:-0}"
 	stat -c '%n %s %Y' "$tarball"
 	for p in "${patches[@]}"; do cat "$here/$p"; done
-	cat "$here/kvmtrace.config" "$here/build-kernel.sh"
+	cat "$here/kvmtrace.config"
 } | sha256sum | cut -c1-16)
 
 if [ -f "$out/bzImage" ] && [ "$(cat "$out/bzImage.hash" 2>/dev/null)" = "$hash" ]; then
@@ -74,6 +78,8 @@ make -s -C "$tree" O="$obj" olddefconfig
 while IFS= read -r line; do
 	case "$line" in
 	CONFIG_*=n) ! grep -q "^${line%=n}=y" "$obj/.config" ||
+		{ echo "build-kernel: $line did not take" >&2; exit 1; } ;;
+	CONFIG_KVMTRACE=y) [ ${#patches[@]} = 0 ] || grep -qx "$line" "$obj/.config" ||
 		{ echo "build-kernel: $line did not take" >&2; exit 1; } ;;
 	CONFIG_*) grep -qx "$line" "$obj/.config" ||
 		{ echo "build-kernel: $line did not take" >&2; exit 1; } ;;

@@ -25,6 +25,19 @@ fi
 debugfs -R "rdump /out $work" "$disk" >/dev/null 2>&1
 rm -f "$disk"
 o=$work/out
+# Optionally the same kernel without the patch series (KVT_BENCH_BASE: its
+# bzImage), untraced: what CONFIG_KVMTRACE costs while tracing is off.
+if [ -n "${KVT_BENCH_BASE:-}" ]; then
+	mkdir -p "$work/base"
+	mke2fs -q -t ext2 -F "$disk" 256M
+	"$here/../../kpatch/run-qemu.sh" "$KVT_BENCH_BASE" "$initrd" "$disk" bench \
+		"${KVT_QEMU_TIMEOUT:-900}" quiet "kvt.pages=$pages" "kvt.runs=$runs" \
+		kvt.variants=untraced >"$work/base/console.log" 2>&1 || true
+	debugfs -R "rdump /out $work/base" "$disk" >/dev/null 2>&1
+	rm -f "$disk"
+	awk '$2 == "untraced" { $2 = "unpatched"; print }' \
+		"$work/base/out/bench.txt" >>"$o/bench.txt"
+fi
 {
 	echo "# kvmtrace kernel-event benchmark ($(date -u +%Y-%m-%dT%H:%MZ))"
 	echo "# guest: $(cat "$o/uname"), QEMU TCG, ${KVT_QEMU_SMP:-2} vCPUs; $runs runs each, medians"
@@ -33,13 +46,14 @@ o=$work/out
 		"time(ms)" slowdown records "records/s" "bytes/s" lost
 	for prog in workload syscalls; do
 		base=
-		for v in untraced kernel kernel+fs; do
+		for v in untraced unpatched kernel kernel+fs; do
 			med=$(awk -v p=$prog -v v=$v '$1 == p && $2 == v { print $4 }' \
 				"$o/bench.txt" | sort -n | awk '{ a[NR] = $1 }
 				END { print NR ? a[int((NR + 1) / 2)] : 0 }')
 			[ -z "$base" ] && base=$med
+			[ "$med" = 0 ] && continue	# not measured
 			recs=0 bytes=0 lost=0
-			if [ "$v" != untraced ]; then
+			if [ "$v" != untraced ] && [ "$v" != unpatched ]; then
 				# Median run's counts: all runs do the same work.
 				f=$(ls "$o"/bench-$prog-$v-*.err | head -n1)
 				recs=$(awk -F': ' '/^kernel-events:|^references:/ { s += $2 } END { print s + 0 }' "$f")
