@@ -905,6 +905,7 @@ static int read_header(struct kvt_reader *r)
 int kvt_reader_open(struct kvt_reader **rp, const char *path,
 		    const struct kvt_reader_opts *o, struct kvt_error *err)
 {
+	static const uint8_t empty[8];
 	struct kvt_reader *r;
 	struct stat sb;
 	int threads = o && o->threads ? o->threads : 2;
@@ -918,6 +919,7 @@ int kvt_reader_open(struct kvt_reader **rp, const char *path,
 		return kvt_err(err, KVT_E_NOMEM, "%s: out of memory", path);
 	r->fd = -1;
 	r->fstop = -1;
+	r->fw.p = r->rw.p = empty;	/* never NULL, even for an empty file */
 	r->where = "offset";
 	r->verify = !(o && o->verify < 0);
 	pthread_mutex_init(&r->mu, NULL);
