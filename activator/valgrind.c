@@ -726,6 +726,7 @@ int activator_valgrind_main(int argc, char **argv)
 		fprintf(stderr, "%s: the kvtrace Valgrind tool (%s) was not "
 			"found: build it (make), or set KVT_VALGRIND_LIB to its "
 			"directory\n", prog, VGTOOL_NAME);
+		free(valgrind);
 		return ACT_EXIT_NODEV;
 	}
 	cmdpath = path_search(o.cmd[0], &noexec);
@@ -733,16 +734,34 @@ int activator_valgrind_main(int argc, char **argv)
 		fprintf(stderr, "%s: %s: %s\n", prog, o.cmd[0],
 			noexec ? "permission denied (not executable)" :
 			"command not found");
+		free(valgrind);
+		free(tooldir);
 		return noexec ? 126 : 127;
 	}
 	free(cmdpath);
 
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGHUP);
+	/* Even when started with them ignored (a background job of a
+	 * script): they are how the user stops the recording. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	sigprocmask(SIG_BLOCK, &mask, &oldmask);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	/* Blocked before libkvt starts its threads: signals reach sfd. */
 	if (!tmp || !*tmp || strlen(tmp) > 60)
 		tmp = "/tmp";
 	snprintf(tmpl, sizeof(tmpl), "%s/kvt-vg.XXXXXX", tmp);
 	if (!mkdtemp(tmpl)) {
 		fprintf(stderr, "%s: cannot create a directory in %s: %s\n",
 			prog, tmp, strerror(errno));
+		free(valgrind);
+		free(tooldir);
 		return ACT_EXIT_IO;
 	}
 	snprintf(sockpath, sizeof(sockpath), "%s/s", tmpl);
@@ -767,14 +786,6 @@ int activator_valgrind_main(int argc, char **argv)
 	if (rc)
 		goto out_tmp;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, &oldmask);
-	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	/* Orphans of the traced command become ours: we can stop them. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 

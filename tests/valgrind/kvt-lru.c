@@ -175,12 +175,18 @@ int main(int argc, char **argv)
 	}
 	if (cnt < 0) {
 		fprintf(stderr, "kvt-lru: %s\n", err.msg);
+		kvt_pair_close(p);
 		return 1;
 	}
 	kvt_pair_close(p);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		printf("%llu %llu %llu\n", (unsigned long long)l[i].m,
 		       (unsigned long long)l[i].faults,
 		       (unsigned long long)refs);
+		free(l[i].n);
+		free(l[i].bucket);
+	}
+	free(l);
+	free(as_of);
 	return 0;
 }
