@@ -3,13 +3,16 @@
 # valgrind --tool=none, --tool=lackey --trace-mem=yes, and under
 # `activator --valgrind` with --pool 512 and --pool 0; bytes written per
 # reference; the LRU fidelity table of the pool.  Release binaries.
-# Environment: SORT_LINES (1000000), LACKEY_SORT_LINES (50000), PAGES (256).
+# Environment: SORT_LINES (1000000), POOL0_SORT_LINES (100000: --pool 0
+# records every access, billions on the full input), LACKEY_SORT_LINES
+# (20000), PAGES (256).
 set -u
 ACT=${ACT:-bin/activator}
 WL=${WL:-bin/kvt-sample-workload}
 LRU=${LRU:-build/rel/tests/kvt-lru}
 SORT_LINES=${SORT_LINES:-1000000}
-LACKEY_SORT_LINES=${LACKEY_SORT_LINES:-50000}
+LACKEY_SORT_LINES=${LACKEY_SORT_LINES:-20000}
+POOL0_SORT_LINES=${POOL0_SORT_LINES:-100000}
 PAGES=${PAGES:-256}
 T=$(mktemp -d /tmp/kvt-vgbench.XXXXXX)
 trap 'rm -rf "$T"' EXIT
@@ -17,6 +20,7 @@ mkdir -p "$T/wd"
 awk -v n="$SORT_LINES" 'BEGIN { srand(42); for (i = 0; i < n; i++)
 	printf "%08x %d\n", int(rand() * 4294967295), i }' >"$T/in.txt"
 head -n "$LACKEY_SORT_LINES" "$T/in.txt" >"$T/small.txt"
+head -n "$POOL0_SORT_LINES" "$T/in.txt" >"$T/mid.txt"
 
 secs() {	# secs COMMAND...: wall seconds (stdout, stderr discarded)
 	local t0 t1
@@ -42,16 +46,18 @@ VG="valgrind -q --trace-children=yes"
 echo "# activator --valgrind benchmark ($(date -u +%F), $(nproc) CPUs)"
 for what in workload sort; do
 	if [ $what = workload ]; then
-		cmd=("$WL" "$T/wd" "$PAGES"); small=("${cmd[@]}")
-		lab="pages=$PAGES"; slab=$lab
+		cmd=("$WL" "$T/wd" "$PAGES"); small=("${cmd[@]}"); mid=("${cmd[@]}")
+		lab="pages=$PAGES"; slab=$lab; mlab=$lab
 	else
-		cmd=(sort "$T/in.txt"); small=(sort "$T/small.txt")
+		cmd=(sort "$T/in.txt"); small=(sort "$T/small.txt"); mid=(sort "$T/mid.txt")
 		lab="$SORT_LINES lines"; slab="$LACKEY_SORT_LINES lines"
+		mlab="$POOL0_SORT_LINES lines"
 	fi
 	row "$what native" "$lab" "${cmd[@]}"
 	row "$what --tool=none" "$lab" $VG --tool=none "${cmd[@]}"; none=$LAST
 	row "$what activator --pool 512" "$lab" "$ACT" --valgrind "$T/k" "$T/r" -- "${cmd[@]}"; p512=$LAST
-	row "$what activator --pool 0" "$lab" "$ACT" --valgrind --pool 0 "$T/k" "$T/r" -- "${cmd[@]}"
+	[ $what = sort ] && row "$what --tool=none" "$mlab" $VG --tool=none "${mid[@]}"
+	row "$what activator --pool 0" "$mlab" "$ACT" --valgrind --pool 0 "$T/k" "$T/r" -- "${mid[@]}"
 	row "$what --tool=none" "$slab" $VG --tool=none "${small[@]}"
 	row "$what lackey --trace-mem" "$slab" $VG --tool=lackey --trace-mem=yes --log-file="$T/lk.%p" "${small[@]}"; lk=$LAST
 	row "$what activator --pool 512" "$slab" "$ACT" --valgrind "$T/k" "$T/r" -- "${small[@]}"; sp512=$LAST
