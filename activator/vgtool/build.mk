@@ -44,3 +44,12 @@ vgtool: $(VGTOOL)
 $(OBJ)/activator/valgrind.o: CPPFLAGS += \
 	-DKVT_VGTOOL_BUILD_DIR='"$(abspath $(VGTOOL_DIR))"'
 $(BIN)/activator: | $(VGTOOL)
+
+# make install: the tool directory beside the installed programs.
+.PHONY: install-vgtool
+install: install-vgtool
+install-vgtool: $(VGTOOL)
+	install -d $(DESTDIR)$(PREFIX)/lib/kvmtrace/valgrind
+	install -m 755 $(VGTOOL) $(DESTDIR)$(PREFIX)/lib/kvmtrace/valgrind/
+	ln -sf $(VG_PRELOAD) \
+		$(DESTDIR)$(PREFIX)/lib/kvmtrace/valgrind/vgpreload_core-amd64-linux.so
