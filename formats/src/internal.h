@@ -38,7 +38,7 @@
 #define KVT_HDR_OFF_CHECKSUM	248
 
 #define KVT_BLK_HDR_SIZE	40
-#define KVT_BLK_MAGIC		0x42545648u	/* "KVTB" read as LE u32 */
+#define KVT_BLK_MAGIC		0x4254564bu	/* bytes "KVTB" as a LE u32 */
 #define KVT_BLK_OFF_MAGIC	0
 #define KVT_BLK_OFF_LEN		4
 #define KVT_BLK_OFF_COUNT	8
