@@ -5,13 +5,13 @@
 # reference; the LRU fidelity table of the pool.  Release binaries.
 # Environment: SORT_LINES (1000000), POOL0_SORT_LINES (100000: --pool 0
 # records every access, billions on the full input), LACKEY_SORT_LINES
-# (20000), PAGES (256).
+# (5000), PAGES (256).
 set -u
 ACT=${ACT:-bin/activator}
 WL=${WL:-bin/kvt-sample-workload}
 LRU=${LRU:-build/rel/tests/kvt-lru}
 SORT_LINES=${SORT_LINES:-1000000}
-LACKEY_SORT_LINES=${LACKEY_SORT_LINES:-20000}
+LACKEY_SORT_LINES=${LACKEY_SORT_LINES:-5000}
 POOL0_SORT_LINES=${POOL0_SORT_LINES:-100000}
 PAGES=${PAGES:-256}
 T=$(mktemp -d /tmp/kvt-vgbench.XXXXXX)
