@@ -481,11 +481,12 @@ static void trunc_block(struct kvt_reader *r, uint64_t off, const uint8_t *p,
 	if (r->mode == M_RAW && r->smode != S_NONE)
 		snprintf(raw, sizeof(raw), " (raw offset %llu)",
 			 (unsigned long long)(r->src->pos + have));
-	if (have >= KVT_BLK_HDR_SIZE &&
+	if (have >= KVT_BLK_OFF_FLAGS &&
 	    get_le32(p + KVT_BLK_OFF_MAGIC) == KVT_BLK_MAGIC) {
 		uint32_t count = get_le32(p + KVT_BLK_OFF_COUNT);
 
-		if (get_le32(p + KVT_BLK_OFF_FLAGS) & KVT_BLK_F_END)
+		if (have >= KVT_BLK_OFF_FIRST &&
+		    get_le32(p + KVT_BLK_OFF_FLAGS) & KVT_BLK_F_END)
 			set_trunc(r,
 				  "cut short at byte %llu%s inside the end block at %s %llu: no records lost",
 				  (unsigned long long)cut_at(r), raw, where,

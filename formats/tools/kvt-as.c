@@ -70,6 +70,7 @@ int main(int argc, char **argv)
 	FILE *f;
 	int c, rc = 0, st = 0;
 
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "c:l:b:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -91,12 +92,16 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
+			fprintf(stderr,
+				"kvt-as: bad option or missing value in '%s' (usage: kvt-as --help)\n",
+				argv[optind - 1]);
 			return EXIT_USAGE;
 		}
 	}
 	if (argc - optind != 3) {
-		usage(stderr);
+		fprintf(stderr,
+			"kvt-as: expected SCENARIO KTRACE RTRACE, found %d arguments (usage: kvt-as --help)\n",
+			argc - optind);
 		return EXIT_USAGE;
 	}
 	in = argv[optind];

@@ -297,6 +297,7 @@ int main(int argc, char **argv)
 	bool header = false, stats = false;
 	int c, st;
 
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "Hst:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -317,12 +318,16 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
+			fprintf(stderr,
+				"kvt-dump: bad option or missing value in '%s' (usage: kvt-dump --help)\n",
+				argv[optind - 1]);
 			return EXIT_USAGE;
 		}
 	}
 	if (argc - optind < 1 || argc - optind > 2) {
-		usage(stderr);
+		fprintf(stderr,
+			"kvt-dump: expected KTRACE RTRACE or FILE, found %d arguments (usage: kvt-dump --help)\n",
+			argc - optind);
 		return EXIT_USAGE;
 	}
 	obuf = malloc(OUTBUF);

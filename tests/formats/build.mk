@@ -1,6 +1,8 @@
 # tests/formats: libkvt, kvt-as and kvt-dump (owned by formats/).
 #
-#   make check-formats    every scenario round trip, for every codec
+#   make check-formats    unit tests (cmocka), kvt-as/kvt-dump on bad input
+#                         and bad usage, every scenario round trip for every
+#                         codec
 #
 # The tests use the sanitizer binaries ($(SANBIN)).
 FORMATS_SAN_TOOLS := $(SANBIN)/kvt-as $(SANBIN)/kvt-dump
@@ -19,6 +21,8 @@ check-formats: check-formats-build
 	@st=0; n=0; \
 	tests/lib/run-test build/test-results formats/unit \
 	  $(FORMATS_TEST_DIR)/test-kvt || st=1; \
+	tests/lib/run-test build/test-results formats/cli \
+	  tests/formats/cli.sh $(SANBIN) $(SHARED)/scenarios || st=1; \
 	for d in $(SCENARIO_DIRS); do \
 	  for s in $$d/*.kvt; do \
 	    [ -e "$$s" ] || continue; n=$$((n + 1)); \

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# cli.sh BINDIR SCENARIO_DIR
+# kvt-as and kvt-dump on bad input and bad usage: exit statuses
+# (formats/README.md), one-line messages that name the file and the place,
+# nothing written on error.
+set -u
+bin=$1 scen=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+
+# expect STATUS PATTERN CMD...: exit status and a stderr line matching
+expect() {
+	local want=$1 pat=$2 st
+	shift 2
+	"$@" >"$tmp/stdout" 2>"$tmp/stderr"
+	st=$?
+	if [ $st -ne "$want" ]; then
+		echo "FAIL: $* exited $st, want $want"; cat "$tmp/stderr"; fail=1
+		return
+	fi
+	if [ -n "$pat" ] && ! grep -qE -- "$pat" "$tmp/stderr"; then
+		echo "FAIL: $*: stderr lacks /$pat/:"; cat "$tmp/stderr"; fail=1
+		return
+	fi
+	if [ "$(wc -l <"$tmp/stderr")" -gt 1 ]; then
+		echo "FAIL: $*: more than one line on stderr:"; cat "$tmp/stderr"; fail=1
+		return
+	fi
+	echo "ok: $*"
+}
+
+ok=$scen/threads.kvt
+
+# kvt-as: usage, I/O, parse errors; nothing written
+expect 2 "usage|arguments" "$bin/kvt-as"
+expect 2 "usage|arguments" "$bin/kvt-as" a b
+expect 2 "bad option or missing value in '--frob'" "$bin/kvt-as" --frob "$ok" a b
+expect 2 "bad option or missing value in '--threads'" "$bin/kvt-dump" --threads
+expect 2 "unknown codec 'lz4'" "$bin/kvt-as" --compress lz4 "$ok" "$tmp/k" "$tmp/r"
+expect 3 "nope.kvt: cannot open" "$bin/kvt-as" "$tmp/nope.kvt" "$tmp/k" "$tmp/r"
+{ cat "$ok"; echo "read tid=1 addr=0x1000 colour=blue"; } >"$tmp/bad.kvt"
+n=$(wc -l <"$tmp/bad.kvt")
+expect 1 "bad.kvt:$n: read: unknown key colour=" "$bin/kvt-as" "$tmp/bad.kvt" "$tmp/k" "$tmp/r"
+[ -e "$tmp/k" ] || [ -e "$tmp/r" ] && { echo "FAIL: kvt-as left output after a parse error"; fail=1; }
+printf 'clone parent=1 child=2 flags=-\nmmap tid=2 addr=0x1001 len=0x1000 prot=rw- flags=private anon\n' >"$tmp/bad2.kvt"
+expect 1 "bad2.kvt:2: mmap: addr=0x1001 is not a multiple of the page size" "$bin/kvt-as" "$tmp/bad2.kvt" "$tmp/k" "$tmp/r"
+expect 3 "cannot create" "$bin/kvt-as" "$ok" "$tmp/k" "$tmp/nodir/r"
+[ -e "$tmp/k" ] && { echo "FAIL: kvt-as left a partial KTRACE behind"; fail=1; }
+
+# a good pair, a second recording, a truncated copy, garbage
+"$bin/kvt-as" "$ok" "$tmp/k" "$tmp/r" || { echo "FAIL: kvt-as $ok"; fail=1; }
+"$bin/kvt-as" "$ok" "$tmp/k2" "$tmp/r2" || fail=1
+"$bin/kvt-as" --compress none --block-records 2 "$ok" "$tmp/kn" "$tmp/rn" || fail=1
+head -c 333 "$tmp/rn" >"$tmp/rcut"
+echo "not a trace at all" >"$tmp/garbage"
+
+expect 0 "" "$bin/kvt-dump" "$tmp/k" "$tmp/r"
+expect 2 "usage|arguments" "$bin/kvt-dump"
+expect 2 "usage|arguments" "$bin/kvt-dump" a b c
+expect 2 "threads" "$bin/kvt-dump" --threads 0 "$tmp/k"
+expect 3 "missing: cannot open" "$bin/kvt-dump" "$tmp/missing"
+expect 1 "garbage: offset 0: expected a kvmtrace stream" "$bin/kvt-dump" "$tmp/garbage"
+expect 1 "not of one recording" "$bin/kvt-dump" "$tmp/k" "$tmp/r2"
+expect 1 "expected a kernel-event stream, found a refs stream" "$bin/kvt-dump" "$tmp/r" "$tmp/k"
+expect 4 "rcut: cut short at byte 333 inside the block at offset [0-9]+: 2 of its records lost" "$bin/kvt-dump" "$tmp/kn" "$tmp/rcut"
+# everything complete was printed before the warning
+"$bin/kvt-dump" "$tmp/rcut" >"$tmp/partial" 2>/dev/null
+[ -s "$tmp/partial" ] || { echo "FAIL: nothing printed from a cut stream"; fail=1; }
+head -c 100 "$tmp/rn" >"$tmp/rhdr"
+expect 4 "cut short at byte 100 inside the header" "$bin/kvt-dump" "$tmp/rhdr"
+# a flipped byte in a block
+cp "$tmp/rn" "$tmp/rflip"
+printf '\xff' | dd of="$tmp/rflip" bs=1 seek=300 conv=notrunc 2>/dev/null
+expect 1 "rflip: offset [0-9]+: block checksum mismatch" "$bin/kvt-dump" "$tmp/rflip"
+# --header names every field
+"$bin/kvt-dump" --header "$tmp/k" "$tmp/r" >"$tmp/hdr" || fail=1
+for f in file version stream codec page-size trace-id created kernel-release machine ncpus collector; do
+	[ "$(grep -c "^$f: " "$tmp/hdr")" -eq 2 ] || { echo "FAIL: --header lacks $f"; fail=1; }
+done
+grep -q "^collector: kvt-as$" "$tmp/hdr" || { echo "FAIL: collector"; fail=1; }
+[ "$(grep '^trace-id' "$tmp/hdr" | sort -u | wc -l)" -eq 1 ] || { echo "FAIL: trace ids differ"; fail=1; }
+# a closed standard output is an I/O error
+"$bin/kvt-as" --compress none "$scen/remap.kvt" "$tmp/k3" "$tmp/r3"
+"$bin/kvt-dump" "$tmp/k3" "$tmp/r3" >/dev/full 2>"$tmp/stderr"
+st=$?
+[ $st -eq 3 ] || { echo "FAIL: writing to /dev/full exited $st, want 3"; fail=1; }
+exit $fail
