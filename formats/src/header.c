@@ -62,6 +62,23 @@ void kvt_header_init(struct kvt_header *h, int sk, const char *collector)
 	copy_str(h->collector, sizeof(h->collector), collector ? collector : "");
 }
 
+/* The layout of FORMAT.md, "File header". */
+_Static_assert(KVT_HDR_OFF_CHECKSUM + 8 == KVT_HDR_SIZE, "header size");
+_Static_assert(KVT_HDR_OFF_RELEASE + KVT_HDR_LEN_RELEASE ==
+		       KVT_HDR_OFF_MACHINE, "release field");
+_Static_assert(KVT_HDR_OFF_MACHINE + KVT_HDR_LEN_MACHINE ==
+		       KVT_HDR_OFF_COLLECTOR, "machine field");
+_Static_assert(KVT_HDR_OFF_COLLECTOR + KVT_HDR_LEN_COLLECTOR ==
+		       KVT_HDR_OFF_RESERVED, "collector field");
+_Static_assert(sizeof(((struct kvt_header *)0)->kernel_release) ==
+		       KVT_HDR_LEN_RELEASE + 1, "kernel_release holds the field");
+_Static_assert(sizeof(((struct kvt_header *)0)->machine) ==
+		       KVT_HDR_LEN_MACHINE + 1, "machine holds the field");
+_Static_assert(sizeof(((struct kvt_header *)0)->collector) ==
+		       KVT_HDR_LEN_COLLECTOR + 1, "collector holds the field");
+_Static_assert(KVT_BLK_OFF_CHECKSUM + 8 == KVT_BLK_HDR_SIZE, "block header");
+_Static_assert(KVT_REC_TYPE_MAX == KVT_TAG_TYPE_MASK, "type fits the tag");
+
 /* A string field, NUL-padded (out is already zero). */
 static void put_str(uint8_t *out, const char *s, size_t len)
 {

@@ -156,6 +156,13 @@ enum kvt_codec {
 int kvt_codec_parse(const char *name);
 const char *kvt_codec_name(int codec);
 
+/*
+ * threads: helper threads that compress and write blocks while the caller
+ * encodes the next ones (0: one helper; N: N helpers compressing blocks in
+ * parallel, written in order; -1: none, kvt_writer_put compresses and
+ * writes itself).  The gzip codec (one deflate stream) uses one helper.
+ * Defaults: zstd level 3, gzip level 6, 65536 records per block.
+ */
 struct kvt_writer_opts {
 	int codec;		/* enum kvt_codec */
 	int level;		/* compression level, 0: the codec's default */
@@ -165,13 +172,21 @@ struct kvt_writer_opts {
 
 struct kvt_writer;
 
-/* Open path for writing ("-" is standard output). o may be NULL. */
+/* Open path for writing ("-" is standard output). o may be NULL.  The
+ * file is written as records come; a writer that dies leaves a stream that
+ * reads up to its last complete block (and says it was cut short). */
 int kvt_writer_open(struct kvt_writer **w, const char *path,
 		    const struct kvt_header *h,
 		    const struct kvt_writer_opts *o, struct kvt_error *err);
 
 /* Append one record.  The record must belong to the writer's stream kind
- * and carry a sequence number greater than the previous one. */
+ * and carry a sequence number greater than the previous one (KVT_E_KIND,
+ * KVT_E_ORDER), and valid values (KVT_E_USAGE: unknown type or has bits,
+ * prot above 7, shared anonymous mmap, private shmem, thread without vm,
+ * switch without cpu, lost stream above 1, page kind above 3).  Only the
+ * fields of its type are stored (a kernel record's tid is stored for every
+ * type).  A rejected record leaves the writer usable; an I/O or codec error
+ * is sticky (every later call returns it). */
 int kvt_writer_put(struct kvt_writer *w, const struct kvt_rec *r,
 		   struct kvt_error *err);
 
@@ -203,6 +218,13 @@ int kvt_writer_close(struct kvt_writer *w, struct kvt_error *err);
 
 /* ---- reader ------------------------------------------------------------------- */
 
+/*
+ * threads: 1 decodes in the caller's thread; N >= 2 starts N worker threads
+ * that inflate and decode blocks of gzip-blocks, zstd and raw files in
+ * parallel (the caller also decodes the block it waits for when no worker
+ * has taken it yet).  A plain gzip or zstd stream is inflated in the
+ * caller's thread (it cannot be split) and decoded by the workers.
+ */
 struct kvt_reader_opts {
 	int threads;		/* decoding threads, 0: default (2) */
 	int verify;		/* check block checksums (default 1; -1: off) */
