@@ -151,7 +151,8 @@ static uint8_t *put_based(uint8_t *p, unsigned int low, unsigned int lowbits,
 	return kvt_put_varint(p, zz);
 }
 
-static int get_based(const uint8_t **pp, const uint8_t *end,
+static inline __attribute__((always_inline)) int
+get_based(const uint8_t **pp, const uint8_t *end,
 		     unsigned int lowbits, unsigned int *low,
 		     unsigned int *idx, uint64_t *zz)
 {
@@ -386,6 +387,19 @@ void kvt_batch_free(struct kvt_batch *bt)
 	memset(bt, 0, sizeof(*bt));
 }
 
+/* kvt_rec_stream() as a table, for the decoder's inner loop. */
+static const uint8_t stream_of[KVT_REC_TYPE_MAX + 1] = {
+	[KVT_REC_CLONE] = KVT_SK_KERNEL, [KVT_REC_EXEC] = KVT_SK_KERNEL,
+	[KVT_REC_EXIT] = KVT_SK_KERNEL, [KVT_REC_MMAP] = KVT_SK_KERNEL,
+	[KVT_REC_MUNMAP] = KVT_SK_KERNEL, [KVT_REC_MREMAP] = KVT_SK_KERNEL,
+	[KVT_REC_MPROTECT] = KVT_SK_KERNEL, [KVT_REC_BRK] = KVT_SK_KERNEL,
+	[KVT_REC_INODE_FREE] = KVT_SK_KERNEL, [KVT_REC_SWITCH] = KVT_SK_KERNEL,
+	[KVT_REC_LOST] = KVT_SK_KERNEL, [KVT_REC_MARK] = KVT_SK_KERNEL,
+	[KVT_REC_READ] = KVT_SK_REFS, [KVT_REC_WRITE] = KVT_SK_REFS,
+	[KVT_REC_FSREAD] = KVT_SK_REFS, [KVT_REC_FSWRITE] = KVT_SK_REFS,
+	[KVT_REC_PAGE] = KVT_SK_PAGES,
+};
+
 #define BAD(...)                                                        \
 	kvt_err(err, KVT_E_FORMAT, "%s: %s %llu: block record %zu: " __VA_ARGS__)
 
@@ -504,7 +518,7 @@ int kvt_block_decode(const struct kvt_blkhdr *b, const uint8_t *payload,
 		    blen > (uint64_t)(end - p))
 			return BAD("bad record length", path, where, o, i);
 		bend = p + blen;
-		rs = kvt_rec_stream(type);
+		rs = stream_of[type];
 		if (!rs) {
 			/* A type this version does not know: skipped. */
 			p = bend;
