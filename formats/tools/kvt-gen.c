@@ -1529,7 +1529,8 @@ static void stack_grow(struct gen *g, struct task *t)
 	    (r != as->rg && r[-1].end >= r->start - PAGE))
 		return;
 	r->start -= PAGE;
-	rec_init(&rec, KVT_REC_WRITE, t->tid);
+	rec_init(&rec, g->write_frac > 0 ? KVT_REC_WRITE : KVT_REC_READ,
+		 t->tid);
 	rec.u.ref.addr = r->start + PAGE - 8 * range(&g->rng, 1, 64);
 	if (!g->bare_refs) {
 		rec.has = KVT_HAS_TS | KVT_HAS_CPU;
@@ -1540,7 +1541,10 @@ static void stack_grow(struct gen *g, struct task *t)
 	g->refs++;
 	g->vm_refs++;
 	g->vm_writable++;
-	g->c.writes++;
+	if (rec.type == KVT_REC_WRITE)
+		g->c.writes++;
+	else
+		g->c.reads++;
 }
 
 /* ---- processes come and go ----------------------------------------------- */
@@ -1882,7 +1886,8 @@ static void usage(FILE *f)
 "  --pid-max N          pids wrap at N, as with /proc/sys/kernel/pid_max\n"
 "                       (default 32768; small values reuse pids)\n"
 "  --writes PCT         percent of read/write references that write\n"
-"                       (default 25)\n"
+"                       (default 25; at most the share of references to\n"
+"                       writable pages, about 60%%)\n"
 "  --burst N            mean references a task makes between scheduling\n"
 "                       points, where kernel events happen (default 1024;\n"
 "                       small values give more events per reference)\n"
@@ -2071,7 +2076,8 @@ int main(int argc, char **argv)
 	g.cpu_cur = xrealloc(NULL, g.ncpus * sizeof(*g.cpu_cur));
 	memset(g.cpu_cur, 0, g.ncpus * sizeof(*g.cpu_cur));
 	g.ts = 1000000000ULL + below(&g.rng, 1000000000ULL);
-	g.wthr = 16384;
+	g.wthr = (uint32_t)(g.write_frac >= 0.6 ? 32768 :
+			    g.write_frac / 0.6 * 32768);
 	files_init(&g);
 
 	snprintf(params, sizeof(params),
