@@ -222,6 +222,8 @@ static uint64_t pick_vpage(struct gen *g)
 {
 	if (chance(&g->rng, 4))
 		return 0x7f0000000ull + below(&g->rng, 4);
+	if (chance(&g->rng, 3))
+		return below(&g->rng, 4);	/* page 0: a sentinel elsewhere? */
 	return VP_BASE + below(&g->rng, VP_COUNT);
 }
 
@@ -230,6 +232,9 @@ static uint64_t pick_len(struct gen *g, unsigned int max_pages,
 {
 	if (chance(&g->rng, zero_pct) && !g->no_zero)
 		return 0;
+	/* Now and then a long range, across many mappings at once. */
+	if (chance(&g->rng, 4))
+		return (16 + below(&g->rng, 600)) * PAGE;
 	return (1 + below(&g->rng, max_pages)) * PAGE;
 }
 
@@ -367,7 +372,9 @@ static void gen_mmap_at(struct gen *g, uint32_t tid, uint64_t vp,
 	case 2:
 		fputs(kind == 1 ? " flags=private" : " flags=shared", g->out);
 		put_file(g, "file");
-		fprintf(g->out, " pgoff=%" PRIu64, below(&g->rng, 5));
+		fprintf(g->out, " pgoff=%" PRIu64,
+			chance(&g->rng, 3) ? ((uint64_t)1 << 40) + below(&g->rng, 5)
+					   : below(&g->rng, 5));
 		if (chance(&g->rng, 30)) {
 			fputs(" path=", g->out);
 			put_value(g, chance(&g->rng, 80) ? "/usr/lib/libx.so"

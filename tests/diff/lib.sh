@@ -35,7 +35,7 @@ merge_one() {
 		basic*) dst=$out/m/$c.txt ;;
 		*) dst=$out/m/$c ;;
 		esac
-		"$bin/run-merger" --text -q "$c" auto "$out/r.kvt" \
+		"$bin/run-merger" --threads 1 --text -q "$c" auto "$out/r.kvt" \
 			"$out/k.kvt" "$dst" 2>"$out/$c.err"
 		st=$?
 		if [ $st -ne 0 ]; then

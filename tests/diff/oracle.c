@@ -16,6 +16,9 @@
  * slot in a plain array, found by a linear scan; pages are numbered in a
  * plain array searched linearly.  Only test-sized traces go through here.
  *
+ * With KVT_ORACLE_COVERAGE set in the environment, it also prints how
+ * often each corner of the semantics was reached (summed over a batch).
+ *
  * Exit status: 0 done, 1 bad input (a parse error or an unsupported
  * mapping size, one line on stderr), 2 usage, 3 an output error.
  */
@@ -104,6 +107,32 @@ struct summary {
 	uint64_t implicit, lost_k, lost_r;
 };
 
+/*
+ * How often each corner of the semantics was reached: printed (summed over
+ * all scenarios) when KVT_ORACLE_COVERAGE is set, to judge what the random
+ * scenarios exercise.
+ */
+#define COVERAGE(X)                                                         \
+	X(clone_fork) X(clone_vm) X(clone_thread) X(clone_live_child)       \
+	X(exec) X(exec_takeover) X(exec_takeover_leader_gone)               \
+	X(exec_takeover_other_holder) X(exec_old_space_kept)                \
+	X(exit_ignored) X(implicit_clone) X(implicit_exec) X(implicit_map)  \
+	X(implicit_ref) X(implicit_fsref) X(cow_shared) X(cow_3_holders)    \
+	X(cow_file) X(write_sole_holder) X(unmapped) X(mmap_replaces)       \
+	X(munmap_hits) X(mremap_in_place) X(mremap_overlap) X(mremap_move)  \
+	X(mremap_oldlen0) X(mremap_hole) X(mremap_drops)                    \
+	X(mremap_moves_shared_priv) X(tail_anon) X(tail_unmapped)           \
+	X(tail_file_private) X(tail_file_shared) X(tail_shmem)              \
+	X(brk_grow) X(brk_shrink) X(brk_replaces) X(inode_free_seen)        \
+	X(ref_after_inode_free) X(proc_suffix_file) X(task_suffix_file)     \
+	X(exec_after_first_ref) X(space_end_frees_priv)
+
+#define COV_FIELD(name) uint64_t name;
+struct coverage {
+	COVERAGE(COV_FIELD)
+};
+static struct coverage cov;
+
 struct state {
 	const char *path;
 	unsigned long lineno;
@@ -124,6 +153,7 @@ struct state {
 	size_t *tfiles;		/* tasks in file-creation order */
 	size_t ntfiles, captfiles;
 	struct summary sum;
+	int rectype;		/* the type of the record being applied */
 };
 
 static void *xrealloc(void *p, size_t n)
@@ -169,6 +199,12 @@ static uint64_t file_gen(struct state *s, uint64_t dev, uint64_t ino)
 
 static void inode_free(struct state *s, uint64_t dev, uint64_t ino)
 {
+	for (size_t i = 0; i < s->npages; i++)
+		if (s->pages[i].kind == P_FILE && s->pages[i].dev == dev &&
+		    s->pages[i].ino == ino) {
+			cov.inode_free_seen++;
+			break;
+		}
 	for (size_t i = 0; i < s->nfgens; i++) {
 		if (s->fgens[i].dev == dev && s->fgens[i].ino == ino) {
 			s->fgens[i].gen++;
@@ -197,6 +233,8 @@ static long file_page(struct state *s, uint64_t dev, uint64_t ino,
 {
 	uint64_t gen = file_gen(s, dev, ino);
 
+	if (gen)
+		cov.ref_after_inode_free++;
 	for (size_t i = 0; i < s->npages; i++) {
 		struct page *p = &s->pages[i];
 
@@ -261,11 +299,11 @@ static struct slot *as_add(struct aspace *a, const struct slot *sl)
  * appended to *out (their private pages still held), else their private
  * pages go away.
  */
-static void as_take(struct state *s, struct aspace *a, uint64_t first,
-		    uint64_t end, struct slot **out, size_t *nout,
-		    size_t *capout)
+static size_t as_take(struct state *s, struct aspace *a, uint64_t first,
+		      uint64_t end, struct slot **out, size_t *nout,
+		      size_t *capout)
 {
-	size_t i = 0;
+	size_t i = 0, taken = 0;
 
 	while (i < a->n) {
 		struct slot *sl = &a->slots[i];
@@ -275,19 +313,24 @@ static void as_take(struct state *s, struct aspace *a, uint64_t first,
 			continue;
 		}
 		if (out) {
+			if (sl->priv >= 0 && s->pages[sl->priv].holders > 1)
+				cov.mremap_moves_shared_priv++;
 			GROW(*out, *nout, *capout);
 			(*out)[(*nout)++] = *sl;
 		} else {
 			drop_priv(s, sl->priv);
 		}
 		a->slots[i] = a->slots[--a->n];
+		taken++;
 	}
+	return taken;
 }
 
-static void as_remove(struct state *s, struct aspace *a, uint64_t first,
-		      uint64_t end)
+/* Removes pages [first, end); returns how many were mapped. */
+static size_t as_remove(struct state *s, struct aspace *a, uint64_t first,
+			uint64_t end)
 {
-	as_take(s, a, first, end, NULL, NULL, NULL);
+	return as_take(s, a, first, end, NULL, NULL, NULL);
 }
 
 static void as_unuse(struct state *s, size_t ai)
@@ -296,8 +339,11 @@ static void as_unuse(struct state *s, size_t ai)
 
 	if (--a->users > 0)
 		return;
-	for (size_t i = 0; i < a->n; i++)
+	for (size_t i = 0; i < a->n; i++) {
+		if (a->slots[i].priv >= 0)
+			cov.space_end_frees_priv++;
 		drop_priv(s, a->slots[i].priv);
+	}
 	free(a->slots);
 	a->slots = NULL;
 	a->n = a->cap = 0;
@@ -373,6 +419,13 @@ static size_t task_get(struct state *s, uint32_t tid)
 
 	if (ti >= 0)
 		return (size_t)ti;
+	switch (s->rectype) {
+	case KVT_REC_CLONE: cov.implicit_clone++; break;
+	case KVT_REC_EXEC: cov.implicit_exec++; break;
+	case KVT_REC_READ: case KVT_REC_WRITE: cov.implicit_ref++; break;
+	case KVT_REC_FSREAD: case KVT_REC_FSWRITE: cov.implicit_fsref++; break;
+	default: cov.implicit_map++; break;
+	}
 	p = proc_new(s, tid);
 	s->sum.implicit++;
 	return task_new(s, tid, p, as_new(s));
@@ -387,8 +440,16 @@ static void do_clone(struct state *s, uint32_t parent, uint32_t child,
 	long old = task_find(s, child);
 	size_t proc, as;
 
-	if (old >= 0)
+	if (old >= 0) {
+		cov.clone_live_child++;
 		task_end(s, (size_t)old);
+	}
+	if (flags & KVT_CLONE_THREAD)
+		cov.clone_thread++;
+	else if (flags & KVT_CLONE_VM)
+		cov.clone_vm++;
+	else
+		cov.clone_fork++;
 	if (flags & KVT_CLONE_THREAD) {
 		proc = s->tasks[pt].proc;
 	} else {
@@ -409,7 +470,15 @@ static void do_exec(struct state *s, uint32_t tid, const char *path)
 	size_t pi = s->tasks[ti].proc;
 	size_t oldas;
 	uint32_t tgid = s->procs[pi].tgid;
+	int leader_alive = 0;
 
+	for (size_t i = 0; i < s->ntasks; i++)
+		if (s->tasks[i].alive && s->tasks[i].proc == pi &&
+		    s->tasks[i].tid == tgid)
+			leader_alive = 1;
+	cov.exec++;
+	if (!s->procs[pi].exec && s->procs[pi].file >= 0)
+		cov.exec_after_first_ref++;
 	if (!s->procs[pi].exec)
 		s->procs[pi].exec = xstrdup(path);
 	for (size_t i = 0; i < s->ntasks; i++)
@@ -418,11 +487,18 @@ static void do_exec(struct state *s, uint32_t tid, const char *path)
 	if (s->tasks[ti].tid != tgid) {
 		long holder = task_find(s, tgid);
 
+		cov.exec_takeover++;
+		if (holder >= 0)
+			cov.exec_takeover_other_holder++;
+		if (!leader_alive)
+			cov.exec_takeover_leader_gone++;
 		if (holder >= 0)
 			task_end(s, (size_t)holder);
 		s->tasks[ti].tid = tgid;
 	}
 	oldas = s->tasks[ti].as;
+	if (s->as[oldas].users > 1)
+		cov.exec_old_space_kept++;
 	s->tasks[ti].as = as_new(s);
 	as_unuse(s, oldas);
 }
@@ -433,6 +509,8 @@ static void do_exit(struct state *s, uint32_t tid)
 
 	if (ti >= 0)
 		task_end(s, (size_t)ti);
+	else
+		cov.exit_ignored++;
 }
 
 static int page_range(struct state *s, uint64_t addr, uint64_t len,
@@ -461,7 +539,8 @@ static int do_mmap(struct state *s, const struct kvt_rec *r)
 		return 0;
 	if (page_range(s, r->u.mmap.addr, r->u.mmap.len, &first, &end))
 		return -1;
-	as_remove(s, a, first, end);
+	if (as_remove(s, a, first, end))
+		cov.mmap_replaces++;
 	if (r->u.mmap.backing == KVT_BACK_SHMEM)
 		sl.backing = B_SHMEM;
 	else if (r->u.mmap.backing == KVT_BACK_FILE)
@@ -488,7 +567,8 @@ static int do_munmap(struct state *s, const struct kvt_rec *r)
 		return 0;
 	if (page_range(s, r->u.munmap.addr, r->u.munmap.len, &first, &end))
 		return -1;
-	as_remove(s, &s->as[s->tasks[ti].as], first, end);
+	if (as_remove(s, &s->as[s->tasks[ti].as], first, end))
+		cov.munmap_hits++;
 	return 0;
 }
 
@@ -517,8 +597,26 @@ static int do_mremap(struct state *s, const struct kvt_rec *r)
 			have_last = 1;
 		}
 	}
+	if (l == 0)
+		cov.mremap_oldlen0++;
+	else if (ofirst == nfirst)
+		cov.mremap_in_place++;
+	else if (nfirst < oend && ofirst < nend)
+		cov.mremap_overlap++;
+	else
+		cov.mremap_move++;
+	if (m > l)
+		cov.tail_anon += !have_last || last.backing == B_ANON;
+	if (m > l && l > 0 && !have_last)
+		cov.tail_unmapped++;
+	if (m > l && have_last) {
+		cov.tail_file_private += last.backing == B_FILE_PRIV;
+		cov.tail_file_shared += last.backing == B_FILE_SHARED;
+		cov.tail_shmem += last.backing == B_SHMEM;
+	}
 	/* (1) take [A, A+L) out, keeping private pages and offsets. */
-	as_take(s, a, ofirst, oend, &out, &nout, &capout);
+	if (as_take(s, a, ofirst, oend, &out, &nout, &capout) < l)
+		cov.mremap_hole++;
 	/* (2) remove [B, B+M). */
 	as_remove(s, a, nfirst, nend);
 	/* (3) put back the first min(L, M), drop the rest. */
@@ -529,6 +627,7 @@ static int do_mremap(struct state *s, const struct kvt_rec *r)
 			out[i].vpage = nfirst + idx;
 			as_add(a, &out[i]);
 		} else {
+			cov.mremap_drops++;
 			drop_priv(s, out[i].priv);
 		}
 	}
@@ -573,7 +672,9 @@ static int do_brk(struct state *s, const struct kvt_rec *r)
 				s->path, s->lineno, pb - pa);
 			return -1;
 		}
-		as_remove(s, a, pa, pb);
+		cov.brk_grow++;
+		if (as_remove(s, a, pa, pb))
+			cov.brk_replaces++;
 		sl.backing = B_ANON;
 		sl.priv = -1;
 		for (uint64_t v = pa; v < pb; v++) {
@@ -581,6 +682,7 @@ static int do_brk(struct state *s, const struct kvt_rec *r)
 			as_add(a, &sl);
 		}
 	} else if (pb < pa) {
+		cov.brk_shrink++;
 		as_remove(s, a, pb, pa);
 	}
 	return 0;
@@ -595,11 +697,13 @@ static void add_ref(struct state *s, size_t ti, int kind, long page,
 	GROW(s->refs, s->nrefs, s->caprefs);
 	s->refs[s->nrefs++] = (struct ref){ kind, page, named, t->proc, ti };
 	if (p->file < 0) {
+		cov.proc_suffix_file += p->suffix > 0;
 		GROW(s->pfiles, s->npfiles, s->cappfiles);
 		p->file = (long)s->npfiles;
 		s->pfiles[s->npfiles++] = t->proc;
 	}
 	if (t->file < 0) {
+		cov.task_suffix_file += t->suffix > 0;
 		GROW(s->tfiles, s->ntfiles, s->captfiles);
 		t->file = (long)s->ntfiles;
 		s->tfiles[s->ntfiles++] = ti;
@@ -615,12 +719,18 @@ static long priv_ref(struct state *s, struct slot *sl, int write)
 	if (sl->priv < 0) {
 		sl->priv = new_private(s);
 		/* A write through a private file mapping copies the file page. */
-		if (sl->backing == B_FILE_PRIV)
+		if (sl->backing == B_FILE_PRIV) {
 			s->sum.cow++;
+			cov.cow_file++;
+		}
 	} else if (write && s->pages[sl->priv].holders > 1) {
+		cov.cow_shared++;
+		cov.cow_3_holders += s->pages[sl->priv].holders > 2;
 		s->pages[sl->priv].holders--;
 		sl->priv = new_private(s);
 		s->sum.cow++;
+	} else if (write) {
+		cov.write_sole_holder++;
 	}
 	return sl->priv;
 }
@@ -646,6 +756,7 @@ static void do_vmref(struct state *s, uint32_t tid, uint64_t addr, int write)
 		n.priv = -1;
 		sl = as_add(a, &n);
 		s->sum.unmapped++;
+		cov.unmapped++;
 	}
 	switch (sl->backing) {
 	case B_FILE_SHARED:
@@ -965,6 +1076,7 @@ static int run(const char *in, const char *out)
 		}
 		if (rc == 0)
 			continue;
+		s.rectype = r.type;
 		if (apply(&s, &r)) {
 			st = 1;
 			break;
@@ -1012,15 +1124,25 @@ static int run_list(const char *list)
 	return worst;
 }
 
+#define COV_PRINT(name) fprintf(stderr, "%s: %" PRIu64 "\n", #name, cov.name);
+
+static int coverage_report(int st)
+{
+	if (getenv("KVT_ORACLE_COVERAGE")) {
+		COVERAGE(COV_PRINT)
+	}
+	return st;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "-l") == 0)
-		return run_list(argv[2]);
+		return coverage_report(run_list(argv[2]));
 	if (argc != 3 || argv[1][0] == '-') {
 		fprintf(stderr, "usage: kvt-oracle SCENARIO.kvt OUTDIR\n"
 				"       kvt-oracle -l LIST   (lines: SCENARIO "
 				"OUTDIR)\n");
 		return 2;
 	}
-	return run(argv[1], argv[2]);
+	return coverage_report(run(argv[1], argv[2]));
 }
