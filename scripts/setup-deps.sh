@@ -13,7 +13,7 @@ set -euo pipefail
 # Building and testing user space.
 PKGS_BUILD="gcc make pkg-config zlib1g-dev libarchive-dev libxxhash-dev
 libzstd-dev zstd libpmem-dev libcmocka-dev clang libclang-rt-14-dev
-gzip time"
+gzip time python3"
 # The Valgrind collector (activator --valgrind).
 PKGS_VALGRIND="valgrind"
 # The kernel patch: building Linux 6.1 and booting it under QEMU.
