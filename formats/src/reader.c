@@ -133,11 +133,12 @@ static int win_grow(struct kvt_reader *r, struct win *w, size_t need)
 		w->wr -= w->rd;
 		w->rd = 0;
 	}
-	if (w->cap >= need && w->wr < w->cap)
+	/* Grow only when full: a length field read from the input never
+	 * decides an allocation by itself, the data has to arrive. */
+	(void)need;
+	if (w->wr < w->cap)
 		return 0;
-	cap = w->cap ? w->cap : WIN_INITIAL;
-	while (cap < need || cap <= w->wr)
-		cap *= 2;
+	cap = w->cap ? w->cap * 2 : WIN_INITIAL;
 	nb = realloc(w->buf, cap);
 	if (!nb)
 		return kvt_err(&r->ferr, KVT_E_NOMEM, "%s: out of memory",
@@ -688,8 +689,10 @@ static int frame(struct kvt_reader *r, struct slot *s)
 					: "other data");
 			return F_ERR;
 		}
+		/* deflate expands at most 1032:1 */
 		if (bsize < (uint32_t)hl + KVT_GZ_TRAILER ||
-		    rsize > MAX_UNIT || rsize < KVT_BLK_HDR_SIZE) {
+		    rsize > MAX_UNIT || rsize < KVT_BLK_HDR_SIZE ||
+		    (uint64_t)rsize > (uint64_t)bsize * 1032 + 1024) {
 			kvt_err(&r->ferr, KVT_E_FORMAT,
 				"%s: offset %llu: gzip-blocks member sizes %u/%u are invalid",
 				r->path, (unsigned long long)off, bsize, rsize);
@@ -735,9 +738,12 @@ static int frame(struct kvt_reader *r, struct slot *s)
 			p = r->fw.p + r->fw.rd;
 		}
 		csz = ZSTD_getFrameContentSize(p, fsz);
+		/* a zstd block of 3 bytes header and 1 byte (RLE) makes at
+		 * most 128 KiB */
 		if (csz == ZSTD_CONTENTSIZE_UNKNOWN ||
 		    csz == ZSTD_CONTENTSIZE_ERROR || csz > MAX_UNIT ||
-		    csz < KVT_BLK_HDR_SIZE) {
+		    csz < KVT_BLK_HDR_SIZE ||
+		    csz > (unsigned long long)fsz * 32768 + 1024) {
 			kvt_err(&r->ferr, KVT_E_FORMAT,
 				"%s: offset %llu: zstd frame without a valid block size",
 				r->path, (unsigned long long)off);
