@@ -20,8 +20,11 @@ PROGRAMS += $(BIN)/kvt-oracle $(BIN)/kvt-scengen
 check-diff-oracle:
 	@tests/lib/run-test build/test-results diff/oracle-scenarios \
 	  tests/diff/check-oracle $(SANBIN)/kvt-oracle $(SCENARIO_DIRS)
+	@tests/lib/run-test build/test-results diff/scenario-annotations \
+	  tests/diff/check-annotations tests/scenarios
 
-check-diff: check-diff-oracle
-	@tests/lib/run-test build/test-results diff/random tests/diff/run-diff
+check-diff:
+	@tests/lib/run-test build/test-results diff/random \
+	  env DIFF_BIN=$(BIN) DIFF_SANBIN=$(SANBIN) tests/diff/run-diff
 
 CHECKS += check-diff-oracle check-diff
