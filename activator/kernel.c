@@ -647,7 +647,7 @@ int activator_kernel_main(int argc, char **argv)
 			fprintf(stderr, "%s%s: %s: stopping; the files are "
 				"closed readable\n", tty ? "\n" : "", prog,
 				strsignal(got_signal));
-			if (child > 0 && !cmd_done && got_signal != SIGINT)
+			if (child > 0 && !cmd_done)
 				kill(child, SIGTERM);
 			break;
 		}
