@@ -113,11 +113,16 @@ for type in per-process per-thread; do
 	[ -d "$exp/$type" ] || continue
 	merge $type "$tmp/$type" --text &&
 		samedir "$exp/$type" "$tmp/$type" "$type --text"
-	merge $type "$tmp/$type.bin" && {
-		bin2text "$tmp/$type.bin" "$tmp/$type.bin.txt"
-		samedir "$exp/$type" "$tmp/$type.bin.txt" "$type (binary)"
-	}
-	for ext in tar tar.gz tar.zst; do
+	if [ $type = per-process ] || [ $full = 1 ]; then
+		merge $type "$tmp/$type.bin" && {
+			bin2text "$tmp/$type.bin" "$tmp/$type.bin.txt"
+			samedir "$exp/$type" "$tmp/$type.bin.txt" \
+				"$type (binary)"
+		}
+	fi
+	exts="tar tar.gz tar.zst"
+	[ $type = per-thread ] && [ $full != 1 ] && exts="tar.gz tar.zst"
+	for ext in $exts; do
 		modes="text bin"
 		if [ $full != 1 ]; then
 			case $ext in
