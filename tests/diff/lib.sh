@@ -2,18 +2,21 @@
 # (sourced, not run).  Each takes the directory of the programs it runs.
 
 CONSUMERS="basic basic-named per-process per-thread"
+# Extra run-merger options for per-process and per-thread (run-diff sets
+# "-o buffer=1K" on some seeds, so that their references spill to disk).
+PERFILE_OPTS=
 
 # The 15 summary lines every merge prints (SEMANTICS.md, lead's order).
 SUMMARY_NAMES='references|vm-reads|vm-writes|fs-reads|fs-writes|processes|tasks|canonical-pages|anon-pages|file-pages|cow-copies|unmapped|implicit-tasks|lost-kernel-events|lost-references'
 
 # merge_one BINDIR SCENARIO OUTDIR [DUMP]
 # kvt-as, then kvt-dump (must give DUMP back byte for byte; by default the
-# scenario itself, which kvt-scengen writes in canonical form), then run-merger --text once per
-# consumer into OUTDIR (OUTDIR/CONSUMER.err keeps each summary).  Prints
+# scenario itself, which kvt-scengen writes in canonical form), then
+# run-merger --text once per consumer into OUTDIR (OUTDIR/CONSUMER.err keeps each summary).  Prints
 # what went wrong and returns 1 on a failure (a round trip that differs
 # does not stop the merges).
 merge_one() {
-	local bin=$1 scen=$2 out=$3 dump=${4:-$2} c dst st rc=0
+	local bin=$1 scen=$2 out=$3 dump=${4:-$2} c dst st rc=0 opts
 	mkdir -p "$out"
 	if ! "$bin/kvt-as" "$scen" "$out/k.kvt" "$out/r.kvt" 2>"$out/as.err"; then
 		echo "kvt-as rejects the scenario: $(head -n 1 "$out/as.err")"
@@ -32,10 +35,11 @@ merge_one() {
 	mkdir -p "$out/m"
 	for c in $CONSUMERS; do
 		case $c in
-		basic*) dst=$out/m/$c.txt ;;
-		*) dst=$out/m/$c ;;
+		basic*) dst=$out/m/$c.txt opts= ;;
+		*) dst=$out/m/$c opts=$PERFILE_OPTS ;;
 		esac
-		"$bin/run-merger" --threads 1 --text -q "$c" auto "$out/r.kvt" \
+		# shellcheck disable=SC2086
+		"$bin/run-merger" --threads 1 --text -q $opts "$c" auto "$out/r.kvt" \
 			"$out/k.kvt" "$dst" 2>"$out/$c.err"
 		st=$?
 		if [ $st -ne 0 ]; then
