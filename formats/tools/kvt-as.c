@@ -3,14 +3,19 @@
  * kvt-as - assemble a trace from its text form (../shared/spec/TRACE-TEXT.md)
  * into the kernel-event stream and the reference stream.
  *
- *   kvt-as [--compress CODEC] [--block-records N] SCENARIO KTRACE RTRACE
+ *   kvt-as [--compress CODEC] [--level N] [--block-records N]
+ *          SCENARIO KTRACE RTRACE
  *
- * The whole input is parsed first: on any error nothing is written.  The
- * sequence number of a record is its line number.  Exit status: 0 ok,
- * 1 invalid input, 2 usage, 3 I/O error (formats/README.md).
+ * On any error nothing is written: the streams go to temporary files beside
+ * KTRACE and RTRACE that are renamed over them only when the whole input
+ * was read (with "-" as an output, the whole input is parsed into memory
+ * before anything is written instead).  The sequence number of a record is
+ * its line number.  Exit status: 0 ok, 1 invalid input, 2 usage, 3 I/O
+ * error (formats/README.md).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +33,9 @@ static void usage(FILE *f)
 		"usage: kvt-as [--compress none|gzip|gzip-blocks|zstd] [--level N]\n"
 		"              [--block-records N] SCENARIO KTRACE RTRACE\n"
 		"Reads a trace in text form (SCENARIO, - for standard input) and writes\n"
-		"its kernel-event stream to KTRACE and its reference stream to RTRACE.\n");
+		"its kernel-event stream to KTRACE and its reference stream to RTRACE.\n"
+		"A record's sequence number is its line number.  On any error nothing\n"
+		"is written.  Exit status: 0 ok, 1 invalid input, 2 usage, 3 I/O error.\n");
 }
 
 static int exit_for(int status)
@@ -43,10 +50,84 @@ static int exit_for(int status)
 	}
 }
 
+/* Records kept in memory when an output is standard output. */
 struct recs {
 	struct kvt_rec *v;
 	size_t n, cap;
 };
+
+static int keep(struct recs *rs, const struct kvt_rec *r)
+{
+	struct kvt_rec c = *r;
+
+	if (r->str) {
+		char *s = malloc(r->str_len + 1);
+
+		if (!s)
+			return -1;
+		memcpy(s, r->str, r->str_len + 1);
+		c.str = s;
+	}
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? rs->cap * 2 : 1024;
+		struct kvt_rec *nv = realloc(rs->v, cap * sizeof(*nv));
+
+		if (!nv) {
+			free((char *)c.str);
+			return -1;
+		}
+		rs->v = nv;
+		rs->cap = cap;
+	}
+	rs->v[rs->n++] = c;
+	return 0;
+}
+
+struct out {
+	const char *path;	/* as given */
+	char *tmp;		/* what is written, renamed at the end */
+	struct kvt_writer *w;
+};
+
+static int out_open(struct out *o, const char *path, const struct kvt_header *h,
+		    const struct kvt_writer_opts *wo, struct kvt_error *err)
+{
+	o->path = path;
+	if (strcmp(path, "-")) {
+		if (asprintf(&o->tmp, "%s.kvt-as-%ld", path,
+			     (long)getpid()) < 0) {
+			o->tmp = NULL;
+			snprintf(err->msg, sizeof(err->msg), "out of memory");
+			return KVT_E_NOMEM;
+		}
+	}
+	return kvt_writer_open(&o->w, o->tmp ? o->tmp : path, h, wo, err);
+}
+
+/* Close; on success rename the temporary file over the output. */
+static int out_close(struct out *o, int rc, struct kvt_error *err)
+{
+	if (o->w) {
+		int r2 = kvt_writer_close(o->w, rc ? NULL : err);
+
+		o->w = NULL;
+		if (!rc)
+			rc = r2;
+	}
+	if (o->tmp) {
+		if (!rc && rename(o->tmp, o->path)) {
+			snprintf(err->msg, sizeof(err->msg),
+				 "%s: cannot rename %s over it: %s", o->path,
+				 o->tmp, strerror(errno));
+			rc = KVT_E_IO;
+		}
+		if (rc)
+			unlink(o->tmp);
+		free(o->tmp);
+		o->tmp = NULL;
+	}
+	return rc;
+}
 
 int main(int argc, char **argv)
 {
@@ -58,17 +139,18 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kvt_writer_opts wo = { 0 };
-	struct kvt_writer *kw = NULL, *rw = NULL;
+	struct out ko = { 0 }, ro = { 0 };
 	struct kvt_header kh, rh;
 	struct kvt_error err;
 	struct recs rs = { 0 };
-	const char *in, *kpath, *rpath;
+	const char *in;
 	char *line = NULL, *sbuf = NULL;
 	size_t lcap = 0, scap = 0, i;
 	unsigned long lineno = 0;
+	bool buffered;
 	ssize_t len;
 	FILE *f;
-	int c, rc = 0, st = 0;
+	int c, rc = 0;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "c:l:b:h", opts, NULL)) != -1) {
@@ -105,8 +187,8 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	in = argv[optind];
-	kpath = argv[optind + 1];
-	rpath = argv[optind + 2];
+	buffered = !strcmp(argv[optind + 1], "-") ||
+		   !strcmp(argv[optind + 2], "-");
 
 	f = strcmp(in, "-") ? fopen(in, "r") : stdin;
 	if (!f) {
@@ -114,91 +196,69 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return EXIT_IO;
 	}
+	kvt_header_init(&kh, KVT_SK_KERNEL, "kvt-as");
+	rh = kh;
+	rh.stream = KVT_SK_REFS;
+	if (!buffered) {
+		rc = out_open(&ko, argv[optind + 1], &kh, &wo, &err);
+		if (!rc)
+			rc = out_open(&ro, argv[optind + 2], &rh, &wo, &err);
+		if (rc)
+			goto out;
+	}
 	while ((len = getline(&line, &lcap, f)) >= 0) {
 		struct kvt_rec r;
 
 		lineno++;
 		if (strlen(line) != (size_t)len) {
-			fprintf(stderr, "kvt-as: %s:%lu: NUL byte in the line\n",
-				in, lineno);
-			st = EXIT_INVALID;
+			snprintf(err.msg, sizeof(err.msg),
+				 "%s:%lu: NUL byte in the line", in, lineno);
+			rc = KVT_E_PARSE;
 			goto out;
 		}
 		rc = kvt_text_parse(line, in, lineno, &r, &sbuf, &scap, &err);
-		if (rc < 0) {
-			fprintf(stderr, "kvt-as: %s\n", err.msg);
-			st = exit_for(rc);
+		if (rc < 0)
 			goto out;
-		}
-		if (rc == 0)
-			continue;
-		if (r.str) {
-			char *s = malloc(r.str_len + 1);
-
-			if (!s) {
-				fprintf(stderr, "kvt-as: out of memory\n");
-				st = EXIT_INVALID;
-				goto out;
-			}
-			memcpy(s, r.str, r.str_len + 1);
-			r.str = s;
-		}
+		rc = 0;
+		if (!kvt_rec_stream(r.type))
+			continue;	/* blank or comment */
 		r.seq = lineno;
-		if (rs.n == rs.cap) {
-			size_t cap = rs.cap ? rs.cap * 2 : 1024;
-			struct kvt_rec *nv = realloc(rs.v, cap * sizeof(*nv));
-
-			if (!nv) {
-				fprintf(stderr, "kvt-as: out of memory\n");
-				st = EXIT_INVALID;
+		if (buffered) {
+			if (keep(&rs, &r)) {
+				snprintf(err.msg, sizeof(err.msg),
+					 "out of memory");
+				rc = KVT_E_NOMEM;
 				goto out;
 			}
-			rs.v = nv;
-			rs.cap = cap;
+			continue;
 		}
-		rs.v[rs.n++] = r;
+		rc = kvt_writer_put(kvt_rec_stream(r.type) == KVT_SK_KERNEL
+					    ? ko.w : ro.w,
+				    &r, &err);
+		if (rc)
+			goto out;
 	}
 	if (ferror(f)) {
-		fprintf(stderr, "kvt-as: %s: read error: %s\n", in,
-			strerror(errno));
-		st = EXIT_IO;
+		snprintf(err.msg, sizeof(err.msg), "%s: read error: %s", in,
+			 strerror(errno));
+		rc = KVT_E_IO;
 		goto out;
 	}
-
-	kvt_header_init(&kh, KVT_SK_KERNEL, "kvt-as");
-	rh = kh;
-	rh.stream = KVT_SK_REFS;
-	rc = kvt_writer_open(&kw, kpath, &kh, &wo, &err);
-	if (!rc)
-		rc = kvt_writer_open(&rw, rpath, &rh, &wo, &err);
-	for (i = 0; !rc && i < rs.n; i++) {
-		struct kvt_writer *w = kvt_rec_stream(rs.v[i].type) ==
-					       KVT_SK_KERNEL ? kw : rw;
-
-		rc = kvt_writer_put(w, &rs.v[i], &err);
-	}
-	if (kw) {
-		int r2 = kvt_writer_close(kw, rc ? NULL : &err);
-
+	if (buffered) {
+		rc = out_open(&ko, argv[optind + 1], &kh, &wo, &err);
 		if (!rc)
-			rc = r2;
-	}
-	if (rw) {
-		int r2 = kvt_writer_close(rw, rc ? NULL : &err);
-
-		if (!rc)
-			rc = r2;
-	}
-	if (rc) {
-		fprintf(stderr, "kvt-as: %s\n", err.msg);
-		/* no partial outputs left behind */
-		if (strcmp(kpath, "-"))
-			unlink(kpath);
-		if (strcmp(rpath, "-"))
-			unlink(rpath);
-		st = exit_for(rc);
+			rc = out_open(&ro, argv[optind + 2], &rh, &wo, &err);
+		for (i = 0; !rc && i < rs.n; i++)
+			rc = kvt_writer_put(kvt_rec_stream(rs.v[i].type) ==
+							    KVT_SK_KERNEL
+						    ? ko.w : ro.w,
+					    &rs.v[i], &err);
 	}
 out:
+	rc = out_close(&ko, rc, &err);
+	rc = out_close(&ro, rc, &err);
+	if (rc)
+		fprintf(stderr, "kvt-as: %s\n", err.msg);
 	if (f != stdin)
 		fclose(f);
 	for (i = 0; i < rs.n; i++)
@@ -206,5 +266,5 @@ out:
 	free(rs.v);
 	free(line);
 	free(sbuf);
-	return st;
+	return rc ? exit_for(rc) : 0;
 }
