@@ -863,6 +863,51 @@ static void test_header_errors(void **state)
 	free(b);
 }
 
+/* Blocks whose sequence numbers go backwards: KVT_E_ORDER. */
+static void test_block_order(void **state)
+{
+	const char *xp = tpath("o.x"), *yp = tpath("o.y"), *zp = tpath("o.z");
+	struct kvt_rec x[2] = { { .type = KVT_REC_READ, .tid = 1, .seq = 10 },
+				{ .type = KVT_REC_READ, .tid = 1, .seq = 11 } };
+	struct kvt_rec y[1] = { { .type = KVT_REC_READ, .tid = 1, .seq = 5 } };
+	struct kvt_writer_opts o = { .codec = KVT_CODEC_NONE,
+				     .block_records = 1 };
+	struct kvt_header h;
+	struct kvt_writer *w;
+	struct kvt_error err;
+	uint8_t *bx, *by, *bz;
+	size_t lx, ly, bl, n;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		kvt_header_init(&h, KVT_SK_REFS, "t");
+		assert_int_equal(kvt_writer_open(&w, i ? yp : xp, &h, &o, &err),
+				 0);
+		assert_int_equal(kvt_writer_put(w, i ? &y[0] : &x[0], &err),
+				 0);
+		if (!i)
+			assert_int_equal(kvt_writer_put(w, &x[1], &err), 0);
+		assert_int_equal(kvt_writer_close(w, &err), 0);
+	}
+	bx = slurp(xp, &lx);
+	by = slurp(yp, &ly);
+	/* x's header and first block, then y's block, then x's rest */
+	bl = KVT_BLK_HDR_SIZE + get_le32(bx + KVT_HDR_SIZE + 4);
+	bz = malloc(lx + ly);
+	memcpy(bz, bx, KVT_HDR_SIZE + bl);
+	memcpy(bz + KVT_HDR_SIZE + bl, by + KVT_HDR_SIZE, bl);
+	memcpy(bz + KVT_HDR_SIZE + 2 * bl, bx + KVT_HDR_SIZE + bl,
+	       lx - KVT_HDR_SIZE - bl);
+	spew(zp, bz, lx + bl);
+	assert_int_equal(read_status(zp, 1, &n, &err, NULL, NULL, 0),
+			 KVT_E_ORDER);
+	assert_non_null(strstr(err.msg, "block starts at sequence number 5, after 10"));
+	free(bx);
+	free(by);
+	free(bz);
+}
+
 /* ---- truncation at every byte ---------------------------------------------------- */
 
 /* The end offsets of the units (header, blocks, end block) of a file. */
@@ -1169,6 +1214,7 @@ int main(void)
 		cmocka_unit_test(test_text_canonical),
 		cmocka_unit_test(test_text_errors),
 		cmocka_unit_test(test_header_errors),
+		cmocka_unit_test(test_block_order),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_corruption),
 		cmocka_unit_test(test_transport),
