@@ -80,6 +80,27 @@ for f in file version stream codec page-size trace-id created kernel-release mac
 done
 grep -q "^collector: kvt-as$" "$tmp/hdr" || { echo "FAIL: collector"; fail=1; }
 [ "$(grep '^trace-id' "$tmp/hdr" | sort -u | wc -l)" -eq 1 ] || { echo "FAIL: trace ids differ"; fail=1; }
+# the compressed forms decompress to the raw form with the stock tools, and
+# the raw form compressed by them (one gzip member, two concatenated
+# members, one zstd frame) reads back the same
+"$bin/kvt-dump" "$tmp/k" "$tmp/r" >"$tmp/want"
+for c in gzip-blocks zstd gzip; do
+	"$bin/kvt-as" --compress $c --block-records 2 "$ok" "$tmp/kc" "$tmp/rc" || fail=1
+	if [ $c = zstd ]; then zstd -q -dc "$tmp/rc" >"$tmp/rraw"; else gzip -dc "$tmp/rc" >"$tmp/rraw"; fi
+	[ "$(head -c 8 "$tmp/rraw" | od -An -tx1 | tr -d ' ')" = 894b56540d0a1a0a ] ||
+		{ echo "FAIL: $c does not decompress to the raw form"; fail=1; }
+	"$bin/kvt-dump" "$tmp/kc" "$tmp/rraw" | cmp -s - "$tmp/want" ||
+		{ echo "FAIL: $c decompressed by the stock tool reads differently"; fail=1; }
+done
+gzip -c "$tmp/rraw" >"$tmp/r.gz"
+size=$(stat -c %s "$tmp/rraw")
+head -c $((size / 2)) "$tmp/rraw" | gzip -c >"$tmp/r2.gz"
+tail -c +$((size / 2 + 1)) "$tmp/rraw" | gzip -c >>"$tmp/r2.gz"
+zstd -q -c "$tmp/rraw" >"$tmp/r.zst"
+for f in r.gz r2.gz r.zst; do
+	"$bin/kvt-dump" "$tmp/kc" "$tmp/$f" | cmp -s - "$tmp/want" ||
+		{ echo "FAIL: $f reads differently"; fail=1; }
+done
 # a closed standard output is an I/O error
 "$bin/kvt-as" --compress none "$scen/remap.kvt" "$tmp/k3" "$tmp/r3"
 "$bin/kvt-dump" "$tmp/k3" "$tmp/r3" >/dev/full 2>"$tmp/stderr"
