@@ -1,17 +1,18 @@
-# tests/fuzz: libFuzzer targets for the trace reader and the text parser
-# (owned by formats/).  Built with clang into build/fuzz; make check runs
-# each for FUZZ_SECONDS from a copy of its seed corpus (tests/fuzz/corpus/).
+# tests/fuzz: libFuzzer targets for the trace reader, the text parser and
+# the transport-record decoder (owned by formats/).  Built with clang into
+# build/fuzz; make check runs each for FUZZ_SECONDS from a copy of its seed
+# corpus (tests/fuzz/corpus/).
 #
-#   make check-fuzz                 build and run both (part of make check)
+#   make check-fuzz                 build and run all three (make check)
 #   make fuzz-reader FUZZ_SECONDS=600   a longer run of one target
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 20
 FUZZ_DIR := $(BUILDROOT)/fuzz
 FUZZ_CC := clang
 FUZZ_CFLAGS := -std=c11 -Wall -Wextra -Werror -O1 -g -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -pthread \
 	-D_GNU_SOURCE -Iformats/include
 FUZZ_LIBSRCS = $(LIBKVT_SRCS)
-FUZZ_TARGETS := reader text
+FUZZ_TARGETS := reader text raw
 
 $(FUZZ_DIR)/fuzz-%: tests/fuzz/fuzz-%.c $(LIBKVT_SRCS) \
 		$(wildcard formats/src/*.h formats/include/kvt/*.h)
