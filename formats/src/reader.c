@@ -421,7 +421,7 @@ static void *worker(void *arg)
 
 	memset(&d, 0, sizeof(d));
 	pthread_mutex_lock(&r->mu);
-	for (;;) {
+	while (!r->stop) {
 		struct slot *s = NULL;
 		size_t i;
 
@@ -434,8 +434,6 @@ static void *worker(void *arg)
 			}
 		}
 		if (!s) {
-			if (r->stop)
-				break;
 			pthread_cond_wait(&r->cv_work, &r->mu);
 			continue;
 		}
