@@ -19,6 +19,9 @@ if [ -z "$khz" ]; then
 fi
 append="console=ttyS0 panic=-1 kvt.mode=$mode $*"
 [ -n "$khz" ] && append="$append tsc_early_khz=$khz"
+# Under TCG the timer interrupts lag: the clocksource watchdog would then
+# find the TSC "unstable" and fall back to jiffies (4 ms timestamps).
+append="$append tsc=reliable"
 exec timeout --foreground -k 5 "$limit" \
 	qemu-system-x86_64 -accel tcg -cpu max -smp "${KVT_QEMU_SMP:-2}" \
 	-m "${KVT_QEMU_MEM:-1024}" -kernel "$kernel" -initrd "$initrd" \

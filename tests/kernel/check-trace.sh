@@ -107,10 +107,20 @@ $1 == "brk" && f["tid"] == A {
 $1 == "mremap" && f["tid"] == A && num(f["oldlen"]) == P / 4 * 4096 &&
     num(f["newlen"]) == P / 2 * 4096 { mremap = 1 }
 $1 == "munmap" && f["tid"] == A && num(f["len"]) == P * 4096 { munmaps++ }
-$1 == "fswrite" && f["tid"] == A && f["file"] == F { fw[f["pgoff"]] = 1 }
-$1 == "fsread" && f["tid"] == A && f["file"] == F { fr[f["pgoff"]] = 1 }
-$1 == "fsread" && f["tid"] == C && f["file"] == F { cfr[f["pgoff"]] = 1 }
+# The file is known from its mapping, which comes after the writes: keep
+# the pages by file and decide at the end.
+($1 == "fswrite" || $1 == "fsread") && (f["tid"] == A || f["tid"] == C) {
+	fs[$1 " " (f["tid"] == A ? "A" : "C") " " f["file"] " " f["pgoff"]] = 1
+}
 END {
+	for (k in fs) {
+		split(k, a, " ")
+		if (a[3] != F)
+			continue
+		if (a[1] == "fswrite" && a[2] == "A") fw[a[4]] = 1
+		if (a[1] == "fsread" && a[2] == "A") fr[a[4]] = 1
+		if (a[1] == "fsread" && a[2] == "C") cfr[a[4]] = 1
+	}
 	split(F, fd, ":")
 	printf "A=%s B=%s C=%s file=%s\n", A, B, C, F
 	printf "%s - workload process A found\n", A != "" ? "ok" : "not ok"
@@ -122,11 +132,11 @@ END {
 	printf "%s - workload.dat mapped private read-write by A\n", privrw ? "ok" : "not ok"
 	printf "%s - workload.dat mapped private read-only by C\n", cmap ? "ok" : "not ok"
 	printf "%s - 3 shmem objects of P pages (anonymous shared, memfd, SysV): %d\n", length(shm) == 3 ? "ok" : "not ok", length(shm)
-	printf "%s - ELF loader mappings of the program after exec (%d)\n", elf >= 2 ? "ok" : "not ok", elf
+	printf "%s - ELF loader mappings of the program after exec (%d)\n", (elf >= 2) ? "ok" : "not ok", elf
 	printf "%s - the stack and the vdso are mapped\n", stack && vdso ? "ok" : "not ok"
 	printf "%s - brk up by P pages and down by P/2\n", brkup && brkdown ? "ok" : "not ok"
 	printf "%s - mremap of P/4 pages to P/2\n", mremap ? "ok" : "not ok"
-	printf "%s - munmap of the P-page regions at the end (%d)\n", munmaps >= 4 ? "ok" : "not ok", munmaps
+	printf "%s - munmap of the P-page regions at the end (%d)\n", (munmaps >= 4) ? "ok" : "not ok", munmaps
 	printf "%s - fswrite of every page of workload.dat by A (%d of %d)\n", length(fw) == P ? "ok" : "not ok", length(fw), P
 	printf "%s - fsread of every page of workload.dat by A (%d of %d)\n", length(fr) == P ? "ok" : "not ok", length(fr), P
 	printf "%s - fsread of page 0 by C\n", (0 in cfr) ? "ok" : "not ok"
