@@ -83,7 +83,9 @@ static int write_all(struct kvt_wqueue *q, const uint8_t *p, size_t n,
 		}
 		p += k;
 		n -= (size_t)k;
-		q->bytes_out += (uint64_t)k;
+		/* read by kvt_writer_stats() in the caller's thread */
+		__atomic_fetch_add(&q->bytes_out, (uint64_t)k,
+				   __ATOMIC_RELAXED);
 	}
 	return 0;
 }
@@ -431,7 +433,7 @@ int kvt_wqueue_put(struct kvt_wqueue *q, const uint8_t *data, size_t len,
 
 uint64_t kvt_wqueue_bytes_out(const struct kvt_wqueue *q)
 {
-	return q->bytes_out;
+	return __atomic_load_n(&q->bytes_out, __ATOMIC_RELAXED);
 }
 
 int kvt_wqueue_destroy(struct kvt_wqueue *q, uint64_t *bytes_out,
