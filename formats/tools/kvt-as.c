@@ -4,7 +4,7 @@
  * into the kernel-event stream and the reference stream.
  *
  *   kvt-as [--compress CODEC] [--level N] [--block-records N]
- *          SCENARIO KTRACE RTRACE
+ *          [--threads N] SCENARIO KTRACE RTRACE
  *
  * On any error nothing is written: the streams go to temporary files beside
  * KTRACE and RTRACE that are renamed over them only when the whole input
@@ -31,11 +31,12 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kvt-as [--compress none|gzip|gzip-blocks|zstd] [--level N]\n"
-		"              [--block-records N] SCENARIO KTRACE RTRACE\n"
+		"              [--block-records N] [--threads N] SCENARIO KTRACE RTRACE\n"
 		"Reads a trace in text form (SCENARIO, - for standard input) and writes\n"
 		"its kernel-event stream to KTRACE and its reference stream to RTRACE.\n"
 		"A record's sequence number is its line number.  On any error nothing\n"
-		"is written.  Exit status: 0 ok, 1 invalid input, 2 usage, 3 I/O error.\n");
+		"is written.  --threads: compression threads per stream (default 1,\n"
+		"-1: none).  Exit status: 0 ok, 1 invalid input, 2 usage, 3 I/O error.\n");
 }
 
 static int exit_for(int status)
@@ -135,6 +136,7 @@ int main(int argc, char **argv)
 		{ "compress", required_argument, NULL, 'c' },
 		{ "level", required_argument, NULL, 'l' },
 		{ "block-records", required_argument, NULL, 'b' },
+		{ "threads", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -153,8 +155,11 @@ int main(int argc, char **argv)
 	int c, rc = 0;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "c:l:b:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:l:b:t:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 't':
+			wo.threads = atoi(optarg);
+			break;
 		case 'c':
 			wo.codec = kvt_codec_parse(optarg);
 			if (wo.codec < 0) {

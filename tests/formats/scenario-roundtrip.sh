@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scenario-roundtrip.sh BINDIR SCENARIO.kvt
 # kvt-as then kvt-dump must give SCENARIO.expect/dump.txt byte for byte, for
-# every codec (read with one or with two decoding threads); the gzip-blocks
+# every codec (blocks of two records, written with no helper thread or
+# three, read with one or with two decoding threads); the gzip-blocks
 # streams must also read one at a time from a pipe (no mmap) and hold the
 # same records.
 set -u
@@ -13,7 +14,9 @@ fail=0
 threads=1
 for codec in none gzip gzip-blocks zstd; do
 	threads=$((3 - threads))
-	"$bin/kvt-as" --compress "$codec" "$scen" "$tmp/k" "$tmp/r"
+	# writers: no helper thread, or three compressing in parallel
+	"$bin/kvt-as" --compress "$codec" --threads $((threads == 1 ? -1 : 3)) \
+		--block-records 2 "$scen" "$tmp/k" "$tmp/r"
 	st=$?
 	if [ $st -ne 0 ]; then
 		echo "FAIL $codec: kvt-as exited $st"
