@@ -41,7 +41,10 @@
 /* The device interface: the header the kernel patch installs. */
 #include "../kpatch/include/uapi/linux/kvmtrace.h"
 
-#define DRAIN_MS	20		/* between two drains */
+/* Between two drains: long while little comes, short when much does. */
+#define DRAIN_IDLE_MS	100
+#define DRAIN_BUSY_MS	10
+#define DRAIN_BUSY_BYTES (256u << 10)
 #define STATUS_MS	1000		/* between two status lines (a tty) */
 #define READ_CHUNK	(4u << 20)
 #define KVMTRACE_DEVICE	"/dev/kvmtrace"
@@ -70,6 +73,7 @@ struct kstate {
 	unsigned int nq;
 	uint8_t *rbuf;
 	uint64_t last_seq;	/* last sequence number written */
+	size_t last_read;	/* bytes the last drain read */
 	uint64_t krecs, rrecs;
 	uint64_t lost[2];	/* from lost records written */
 	bool refs_on;
@@ -364,6 +368,7 @@ static int drain(struct kstate *s, bool all)
 
 	if (ioctl(s->fd, KVMTRACE_IOC_SYNC, &w))
 		return -1;
+	s->last_read = 0;
 	for (;;) {
 		size_t off = 0;
 
@@ -375,6 +380,7 @@ static int drain(struct kstate *s, bool all)
 		}
 		if (n == 0)
 			break;
+		s->last_read += (size_t)n;
 		while (off + sizeof(struct kvt_raw_hdr) <= (size_t)n) {
 			const struct kvt_raw_hdr *h =
 				(const void *)(s->rbuf + off);
@@ -609,7 +615,9 @@ int activator_kernel_main(int argc, char **argv)
 		struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
 		uint64_t t;
 
-		if (poll(&p, interactive ? 1 : 0, DRAIN_MS) > 0 &&
+		if (poll(&p, interactive ? 1 : 0,
+			 s.last_read >= DRAIN_BUSY_BYTES ? DRAIN_BUSY_MS :
+			 DRAIN_IDLE_MS) > 0 &&
 		    (p.revents & (POLLIN | POLLHUP))) {
 			char line[64];
 			ssize_t n = read(STDIN_FILENO, line,

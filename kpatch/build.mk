@@ -24,8 +24,12 @@ $(KSTATIC)/kvt-syscall-bench: bench/kernel/syscalls.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 $(WARN) -static -O2 -D_GNU_SOURCE -o $@ $<
 
+$(KSTATIC)/kvt-time: bench/kernel/ktime.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) -static -O2 -D_GNU_SOURCE -o $@ $<
+
 KSTATIC_PROGS := $(KSTATIC)/activator $(KSTATIC)/kvt-sample-workload \
-	$(KSTATIC)/kvt-syscall-bench
+	$(KSTATIC)/kvt-syscall-bench $(KSTATIC)/kvt-time
 
 # The initramfs needs the kernel tree (for usr/gen_init_cpio.c).
 $(KBED)/initramfs.cpio.gz: $(KSTATIC_PROGS) kpatch/guest/init \

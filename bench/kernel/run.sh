@@ -7,6 +7,11 @@
 # Writes a table to OUT.txt and standard output: median guest time per
 # variant, slowdown against untraced, records/s, bytes/s and lost records.
 set -euo pipefail
+# Guest time counts instructions (-icount shift=0: 1 ns each), so the
+# figures do not depend on the host's load; the guest calibrates its TSC
+# against that virtual time.
+export KVT_QEMU_EXTRA=${KVT_QEMU_EXTRA--icount shift=0}
+export KVT_TSC_KHZ=${KVT_TSC_KHZ-none}
 here=$(cd "$(dirname "$0")" && pwd)
 kernel=$1 initrd=$2 outtxt=$3 pages=${4:-256} runs=${5:-5}
 work=$(dirname "$outtxt")/kernel-bench
@@ -40,7 +45,7 @@ if [ -n "${KVT_BENCH_BASE:-}" ]; then
 fi
 {
 	echo "# kvmtrace kernel-event benchmark ($(date -u +%Y-%m-%dT%H:%MZ))"
-	echo "# guest: $(cat "$o/uname"), QEMU TCG, ${KVT_QEMU_SMP:-2} vCPUs; $runs runs each, medians"
+	echo "# guest: $(cat "$o/uname"), QEMU TCG ${KVT_QEMU_EXTRA}, ${KVT_QEMU_SMP:-2} vCPUs; $runs runs each, medians"
 	echo "# workload = kvt-sample-workload $pages pages; syscalls = kvt-syscall-bench (20 rounds)"
 	printf "%-9s %-10s %10s %9s %12s %12s %12s %6s\n" program variant \
 		"time(ms)" slowdown records "records/s" "bytes/s" lost
