@@ -18,7 +18,7 @@ gzip time python3"
 PKGS_VALGRIND="valgrind"
 # The kernel patch: building Linux 6.1 and booting it under QEMU.
 PKGS_KERNEL="linux-source-6.1 bc flex bison libelf-dev libssl-dev cpio kmod
-xz-utils qemu-system-x86 busybox-static"
+xz-utils qemu-system-x86 busybox-static e2fsprogs perl"
 
 want="$PKGS_BUILD $PKGS_VALGRIND $PKGS_KERNEL"
 
