@@ -47,7 +47,8 @@ kernel-checkpatch:
 kernel-check: $(BIN)/kvt-dump $(BIN)/run-merger $(BIN)/activator
 	tests/lib/run-test build/test-results kernel/build \
 		bash kpatch/build-kernel.sh $(KBED)
-	$(MAKE) --no-print-directory $(KBED)/initramfs.cpio.gz
+	tests/lib/run-test build/test-results kernel/initramfs \
+		$(MAKE) --no-print-directory $(KBED)/initramfs.cpio.gz
 	tests/lib/run-test build/test-results kernel/checkpatch \
 		bash tests/kernel/checkpatch.sh $(KBED)/linux
 	tests/lib/run-test build/test-results kernel/boot-trace \
@@ -58,3 +59,6 @@ kernel-check: $(BIN)/kvt-dump $(BIN)/run-merger $(BIN)/activator
 		bash tests/kernel/compare-valgrind.sh \
 		build/kernel/check/guest/out/dump.txt $(KCHECK_PAGES) \
 		$(KSTATIC)/kvt-sample-workload $(BIN)
+
+# Builds the kernel on a fresh machine (minutes), boots it for seconds.
+CHECKS += kernel-check
