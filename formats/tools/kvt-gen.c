@@ -132,7 +132,7 @@ struct image {
 	const char *path;
 	uint32_t hdr, text, ro, data, bss;
 	uint32_t libs;		/* programs: bit i links lib_images[i] */
-	uint8_t threads;	/* programs: most threads it runs at once */
+	uint8_t threads;	/* programs: most threads besides the first */
 	uint8_t shmem;		/* programs: percent that create shmem */
 	uint8_t server;		/* programs: long-lived, forks workers */
 };
@@ -181,26 +181,26 @@ static const struct image lib_images[NLIBS] = {
 };
 
 static const struct image prog_images[] = {
-	{ "/usr/bin/bash", 48, 224, 56, 12, 10, LIBC | L(LIB_TINFO), 1, 0, 1 },
-	{ "/usr/bin/make", 6, 42, 16, 2, 3, LIBC, 1, 0, 1 },
+	{ "/usr/bin/bash", 48, 224, 56, 12, 10, LIBC | L(LIB_TINFO), 0, 0, 1 },
+	{ "/usr/bin/make", 6, 42, 16, 2, 3, LIBC, 0, 0, 1 },
 	{ "/usr/libexec/gcc/x86_64-linux-gnu/12/cc1", 260, 6200, 2800, 60, 120,
-	  LIBC | L(LIB_M) | L(LIB_Z) | L(LIB_ZSTD), 1, 0, 0 },
+	  LIBC | L(LIB_M) | L(LIB_Z) | L(LIB_ZSTD), 0, 0, 0 },
 	{ "/usr/bin/x86_64-linux-gnu-as", 40, 200, 110, 6, 6,
-	  LIBC | L(LIB_Z) | L(LIB_ZSTD), 1, 0, 0 },
+	  LIBC | L(LIB_Z) | L(LIB_ZSTD), 0, 0, 0 },
 	{ "/usr/bin/x86_64-linux-gnu-ld.bfd", 80, 420, 250, 10, 8,
-	  LIBC | L(LIB_Z) | L(LIB_ZSTD), 1, 0, 0 },
+	  LIBC | L(LIB_Z) | L(LIB_ZSTD), 0, 0, 0 },
 	{ "/usr/bin/python3.11", 120, 700, 400, 100, 30,
 	  LIBC | L(LIB_M) | L(LIB_Z) | L(LIB_LZMA) | L(LIB_SSL) |
 	  L(LIB_CRYPTO), 4, 10, 0 },
-	{ "/usr/bin/grep", 5, 34, 12, 2, 2, LIBC | L(LIB_PCRE), 1, 0, 0 },
+	{ "/usr/bin/grep", 5, 34, 12, 2, 2, LIBC | L(LIB_PCRE), 0, 0, 0 },
 	{ "/usr/bin/sed", 5, 27, 10, 2, 2, LIBC | L(LIB_SELINUX) | L(LIB_PCRE),
-	  1, 0, 0 },
+	  0, 0, 0 },
 	{ "/usr/sbin/nginx", 30, 260, 60, 8, 8,
 	  LIBC | L(LIB_PCRE) | L(LIB_Z) | L(LIB_SSL) | L(LIB_CRYPTO),
-	  1, 80, 1 },
+	  4, 80, 1 },
 	{ "/usr/lib/postgresql/15/bin/postgres", 200, 1600, 500, 40, 60,
 	  LIBC | L(LIB_M) | L(LIB_Z) | L(LIB_ZSTD) | L(LIB_LZMA) | L(LIB_SSL) |
-	  L(LIB_CRYPTO), 2, 100, 1 },
+	  L(LIB_CRYPTO), 0, 100, 1 },
 	{ "/usr/bin/node", 400, 9000, 3000, 200, 100,
 	  LIBC | L(LIB_M) | L(LIB_Z) | L(LIB_STDCXX) | L(LIB_GCC) | L(LIB_SSL) |
 	  L(LIB_CRYPTO), 8, 0, 0 },
