@@ -460,6 +460,41 @@ static void status_line(struct kstate *s, uint64_t t0, bool tty)
 		tty ? "   " : "\n");
 }
 
+/*
+ * Read the menu's input: a command is the first character of a line.
+ * Returns 1 when "2" asks to stop, -1 at the end of the input, else 0.
+ */
+static int menu_input(struct kstate *s, uint64_t t0)
+{
+	static bool line_start = true;
+	char buf[256];
+	ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+	ssize_t i;
+
+	if (n <= 0)
+		return n < 0 && errno == EINTR ? 0 : -1;
+	for (i = 0; i < n; i++) {
+		char c = buf[i];
+		bool was_start = line_start;
+
+		line_start = c == '\n' ||
+			     (was_start && (c == ' ' || c == '\t'));
+		if (!was_start || c == '\n' || c == ' ' || c == '\t')
+			continue;
+		if (c == '1') {
+			refs_on(s, false);
+		} else if (c == '2') {
+			fprintf(stderr, "%s: stopping\n", prog);
+			return 1;
+		} else {
+			fprintf(stderr, "  1  start reference tracing\n"
+				"  2  stop tracing, close the files and exit\n");
+		}
+		status_line(s, t0, false);
+	}
+	return 0;
+}
+
 static pid_t start_command(char **cmd)
 {
 	pid_t pid = fork();
@@ -619,27 +654,12 @@ int activator_kernel_main(int argc, char **argv)
 			 s.last_read >= DRAIN_BUSY_BYTES ? DRAIN_BUSY_MS :
 			 DRAIN_IDLE_MS) > 0 &&
 		    (p.revents & (POLLIN | POLLHUP))) {
-			char line[64];
-			ssize_t n = read(STDIN_FILENO, line,
-					 sizeof(line) - 1);
+			int m = menu_input(&s, t0);
 
-			if (n <= 0) {
+			if (m < 0)
 				interactive = false;	/* EOF: no menu */
-			} else {
-				line[n] = '\0';
-				if (line[0] == '1') {
-					refs_on(&s, false);
-				} else if (line[0] == '2') {
-					fprintf(stderr, "%s: stopping\n",
-						prog);
-					break;
-				} else if (line[0] != '\n') {
-					fprintf(stderr, "  1  start reference "
-						"tracing\n  2  stop tracing, "
-						"close the files and exit\n");
-				}
-				status_line(&s, t0, false);
-			}
+			else if (m > 0)
+				break;
 		}
 		if (drain(&s, false)) {
 			fprintf(stderr, "%s: %s: %s\n", prog, o.device,

@@ -26,6 +26,14 @@ check "device refused to a user (exit $(val nonroot.rc)): $(head -n1 "$d/nonroot
 check "second session in the same boot (exit $(val second.rc))" \
 	test "$(val second.rc)" = 0
 
+check "menu: 1 then 2 (exit $(val menu.rc))" test "$(val menu.rc)" = 0
+for w in '  1  start reference tracing' 'reference tracing on' \
+	'activator: stopping' '^records: [0-9]* kernel'; do
+	grep -q -- "$w" "$d/menu.out" || no "menu output lacks '$w'"
+done
+check "menu: the trace marks references on" \
+	grep -q '^mark text="references on"' <("$bin/kvt-dump" "$d/mk.kvt" 2>&1)
+
 if ! "$bin/kvt-dump" "$d/k.kvt" "$d/r.kvt" >"$d/dump.txt" 2>"$d/dump.err"; then
 	no "kvt-dump reads the streams: $(head -n1 "$d/dump.err")"
 	exit 1
