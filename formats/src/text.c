@@ -79,9 +79,11 @@ static void sb_key_hex(struct sb *b, const char *key, size_t klen, uint64_t v)
 
 /*
  * A string value: bare, or quoted when empty or holding a space, tab, '"'
- * or '\\'.  Control bytes (a newline in a path...) cannot appear in a line:
- * they are quoted as \xHH, an extension of TRACE-TEXT.md that kvt_text_parse
- * reads back.
+ * or '\\' (TRACE-TEXT.md).  Every other byte is written as it is, so a
+ * canonical line round-trips byte for byte.  The two bytes that cannot stand
+ * in a line, newline and carriage return (a path may hold them), are quoted
+ * as \x0a and \x0d: an extension of TRACE-TEXT.md that kvt_text_parse reads
+ * back and that no canonical input can contain.
  */
 static void sb_str(struct sb *b, const char *s, size_t n)
 {
@@ -93,7 +95,7 @@ static void sb_str(struct sb *b, const char *s, size_t n)
 		unsigned char c = (unsigned char)s[i];
 
 		if (c == ' ' || c == '\t' || c == '"' || c == '\\' ||
-		    c < 0x20 || c == 0x7f)
+		    c == '\n' || c == '\r')
 			quote = true;
 	}
 	if (!quote) {
@@ -107,7 +109,7 @@ static void sb_str(struct sb *b, const char *s, size_t n)
 		if (c == '"' || c == '\\') {
 			sb_putc(b, '\\');
 			sb_putc(b, (char)c);
-		} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+		} else if (c == '\n' || c == '\r') {
 			sb_putc(b, '\\');
 			sb_putc(b, 'x');
 			sb_putc(b, dig[c >> 4]);
@@ -422,7 +424,7 @@ static int split(struct pctx *c, const char *s, size_t *sused,
 			w->vlen = (size_t)(s - w->val);
 			continue;
 		}
-		/* a quoted value: \" and \\ (and \xHH, an extension) */
+		/* a quoted value: \" and \\ (and \x0a, \x0d: an extension) */
 		w->val = s;	/* the value is in strbuf: see wval() */
 		s++;
 		w->quoted = true;
@@ -444,8 +446,9 @@ static int split(struct pctx *c, const char *s, size_t *sused,
 					ch = s[1];
 					s += 2;
 				} else if (s[1] == 'x' &&
-					   (h1 = hexval(s[2])) >= 0 &&
-					   (h2 = hexval(s[3])) >= 0) {
+					   (h1 = hexval(s[2])) == 0 &&
+					   ((h2 = hexval(s[3])) == 0xa ||
+					    h2 == 0xd)) {
 					ch = (char)(h1 << 4 | h2);
 					s += 4;
 				} else {
