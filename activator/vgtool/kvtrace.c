@@ -18,16 +18,12 @@
  *     sends every reference.
  *
  * The records are kvt/record.h transport records, sent in batches to the
- * activator over a Unix socket (vgproto.h).  The check "is this access
- * within the page the filter knows is hot" is inline IR; the helper is
- * called only when it fails.
- *
- * Hot pages: three slots (instruction fetch, load, store) hold a page of
- * the pool each (the store slot only a page already written).  A slot's
- * page is pinned: the pool never evicts it, since it is being referenced
- * all the time; when the slot moves to another page, the old page becomes
- * the most recently used of the pool.  With --pool below 4 the slots are
- * off and every access goes to the helper.
+ * activator over a Unix socket (vgproto.h).  The pool is exact (an LRU
+ * stack of --pool pages per address space); the check "does the pool hold
+ * this page (written, for a store)" is inline IR against direct-mapped
+ * tables of the pool's pages, and a helper runs only when it fails.  How
+ * the LRU order is kept without a helper call per access is explained at
+ * "the unprotected pool" below.
  */
 #include "pub_tool_basics.h"
 #include "pub_tool_aspacemgr.h"
@@ -76,6 +72,7 @@ static const HChar *clo_socket;
 static const HChar *clo_counter;
 static Long clo_pool = 512;
 static Bool clo_syscall_refs = True;
+static Bool clo_stats = False;
 
 static Bool kt_process_cmd_line_option(const HChar *arg)
 {
@@ -83,6 +80,7 @@ static Bool kt_process_cmd_line_option(const HChar *arg)
 	else if VG_STR_CLO(arg, "--counter", clo_counter) {}
 	else if VG_BINT_CLO(arg, "--pool", clo_pool, 0, 1 << 24) {}
 	else if VG_BOOL_CLO(arg, "--syscall-refs", clo_syscall_refs) {}
+	else if VG_BOOL_CLO(arg, "--pool-stats", clo_stats) {}
 	else
 		return False;
 	return True;
@@ -101,6 +99,8 @@ static void kt_print_usage(void)
 
 static void kt_print_debug_usage(void)
 {
+	VG_(printf)(
+"    --pool-stats=yes  counts of the pool and its tables at exit\n");
 }
 
 /* ---- connection and batches --------------------------------------------- */
@@ -379,50 +379,161 @@ static void emit_brk(Addr o, Addr n)
 
 /* ---- the unprotected pool --------------------------------------------------- */
 
+/*
+ * The pool is an exact LRU stack of --pool pages, kept lazily:
+ *
+ * Every reference has a time: a per-process clock that each superblock
+ * advances once, on entry, by the number of time slots it needs; the k-th
+ * reference of the superblock has time t0 + k (t0: the clock on entry),
+ * so that times follow program order.  A page's last reference time is
+ * the latest of its node's time and the times in the table entries that
+ * hold it (below).
+ *
+ * Two direct-mapped tables hold pages of the pool, indexed by the low bits
+ * of the page number: itab for instruction fetches (tag), dtab for loads
+ * and stores (rtag: the page is in the pool; wtag: and dirty, i.e. written
+ * since it entered the pool).  The generated code checks its access against
+ * the entry of its page and, when it matches, writes the reference's time
+ * into the entry and goes on: such a reference is neither recorded nor
+ * changes which pages are in the pool.  Otherwise it calls a helper, which
+ * runs the pool: records the reference when the page is not in the pool
+ * (evicting the least recently referenced page) or when it is a first
+ * write, and puts the page in the table entry (the page that held the
+ * entry keeps its time in its node).
+ *
+ * The least recently referenced page is found with a binary heap of the
+ * pool's nodes keyed by a time no later than each page's last reference
+ * (the time when the node was last placed in the heap): the root whose key
+ * is its page's last reference time is the least recently referenced page
+ * (every other page was referenced at or after its own key, which is no
+ * earlier than the root's); a root whose page was referenced since takes
+ * that time as its key and sinks.  Only the helpers touch the heap.
+ *
+ * Instruction fetches: at the first fetch from a page in a superblock the
+ * code checks itab and writes the time; the later fetches from that page
+ * in the superblock write their times only before a side exit and at the
+ * end.  Until then, the entry holds an earlier time of the superblock,
+ * which only reorders pages referenced within this superblock: when the
+ * superblock can reference fewer pages than the pool holds (checked when
+ * it is instrumented), an eviction during it always finds a page that it
+ * has not referenced, the true least recently referenced one, with an
+ * exact time.  Larger superblocks (small pools) check the fetch of every
+ * instruction that follows another reference.  A fetch from the page
+ * referenced just before it changes nothing and has no code at all.
+ */
 struct pnode {
 	Addr page;		/* page number */
-	UInt prev, next;	/* LRU list; node 0 is the list head */
-	UInt hnext;		/* hash chain */
+	ULong time;		/* last reference not held by a table entry */
+	ULong key;		/* heap key: no later than the last reference */
+	UInt hnext;		/* hash chain; free list */
+	UInt hpos;		/* index in heap[] */
+	UInt ient;		/* itab index + 1, 0: none */
+	UInt dent;		/* dtab index + 1, 0: none */
 	UChar dirty;		/* written since it entered the pool */
-	UChar pins;		/* hot slots holding it */
 };
 
-/* Slots: three small direct-mapped caches of hot pages, for instruction
- * fetches, loads and stores, indexed by the low bits of the page number
- * (hmask + 1 entries each, up to HMAX, so that at most about an eighth of
- * the pool is pinned). */
-#define HMAX	16
-enum { SLOT_I = 0, SLOT_R = HMAX, SLOT_W = 2 * HMAX, NSLOTS = 3 * HMAX };
-static UInt hmask;
+struct ient {			/* itab entry */
+	Addr tag;		/* page base address, or NOTAG */
+	ULong time;
+};
 
-/* Page base addresses (not numbers), read by the generated code. */
-static Addr hot[NSLOTS];
-static UInt hot_node[NSLOTS];
-static Bool hot_on;
+struct dent {			/* dtab entry; keep the offsets below */
+	Addr rtag;		/* page base address, or NOTAG */
+	Addr wtag;		/* the same when the page is dirty, or NOTAG */
+	ULong time;
+	ULong node;
+};
+#define DENT_RTAG	0
+#define DENT_WTAG	8
+#define DENT_TIME	16
+#define DENT_SHIFT	5	/* sizeof(struct dent) == 32 */
+#define IENT_TIME	8
+
+/* No address the client can use: (addr - NOTAG) is at least 2^63 for
+ * every user address, and NOTAG is no page base. */
+#define NOTAG		0x8000000000000000ULL
+
+#define ITAB_MAX	1024
+#define DTAB_MAX	16384
+
+/* The clock and the tables: one static block, which the helpers are said
+ * to write (so that no load of it is reused across a helper call).  The
+ * tool lies below 2 GB (text at 0x58000000), so the generated code
+ * reaches them with 32-bit displacements. */
+static struct {
+	ULong clk;
+	ULong pad[7];
+	struct ient itab[ITAB_MAX];
+	struct dent dtab[DTAB_MAX];
+} tables __attribute__((aligned(64)));
+#define clk	(&tables.clk)
+#define itab	tables.itab
+#define dtab	tables.dtab
+static UInt imask, dmask;
+static Bool tables_on;
+
+/* --pool-stats=yes */
+static struct {
+	ULong iwalk, dwalk;	/* helper calls from fetches, data */
+	ULong refs;		/* references recorded */
+	ULong evict, stale;	/* evictions, heap roots referenced since */
+	ULong idisp, ddisp;	/* table entries taken from another page */
+	ULong sbs, sbs_defer;	/* superblocks instrumented, deferred */
+} st;
 
 static struct pnode *pn;
+static UInt *heap;		/* pool_used nodes */
 static UInt *bucket;
+static UInt *scratch;		/* pool_forget's victims */
 static UInt hbits, pool_used, free_list;
+
+enum { TAB_I, TAB_D };
 
 static inline UInt hash(Addr page)
 {
 	return (UInt)((page * 0x9E3779B97F4A7C15ULL) >> (64 - hbits));
 }
 
+static UInt pow2_at_least(UInt v, UInt lo, UInt hi)
+{
+	UInt p = lo;
+
+	while (p < v && p < hi)
+		p *= 2;
+	return p;
+}
+
 static void pool_init(void)
 {
 	UInt n = (UInt)clo_pool;
+	UInt ni, nd;
 
 	if (!n)
 		return;
 	for (hbits = 4; (1UL << hbits) < 2UL * n; hbits++)
 		;
-	pn = VG_(malloc)("kvtrace.pool", (n + 1) * sizeof(*pn));
+	pn = VG_(calloc)("kvtrace.pool", n + 1, sizeof(*pn));
+	heap = VG_(malloc)("kvtrace.heap", n * sizeof(*heap));
+	scratch = VG_(malloc)("kvtrace.scratch", n * sizeof(*scratch));
 	bucket = VG_(malloc)("kvtrace.hash", (1UL << hbits) * sizeof(*bucket));
-	hot_on = n >= 4;
-	for (hmask = HMAX; hmask > 1 && hmask * 24 > n; hmask /= 2)
-		;
-	hmask--;
+	ni = pow2_at_least(2 * n, 16, ITAB_MAX);
+	nd = pow2_at_least(8 * n, 64, DTAB_MAX);
+	imask = ni - 1;
+	dmask = nd - 1;
+	tables_on = True;
+}
+
+static void tables_clear(void)
+{
+	for (UInt e = 0; e <= imask; e++) {
+		itab[e].tag = NOTAG;
+		itab[e].time = 0;
+	}
+	for (UInt e = 0; e <= dmask; e++) {
+		dtab[e].rtag = dtab[e].wtag = NOTAG;
+		dtab[e].time = 0;
+		dtab[e].node = 0;
+	}
 }
 
 static void pool_reset(void)
@@ -432,31 +543,72 @@ static void pool_reset(void)
 	if (!n)
 		return;
 	VG_(memset)(bucket, 0, (1UL << hbits) * sizeof(*bucket));
-	pn[0].prev = pn[0].next = 0;
 	free_list = 0;
 	for (i = n; i >= 1; i--) {
 		pn[i].hnext = free_list;
 		free_list = i;
 	}
 	pool_used = 0;
-	for (i = 0; i < NSLOTS; i++) {
-		hot[i] = 0;
-		hot_node[i] = 0;
+	tables_clear();
+}
+
+static inline ULong max64(ULong a, ULong b)
+{
+	return a > b ? a : b;
+}
+
+/* The time of the last reference to node i's page. */
+static inline ULong last_ref(UInt i)
+{
+	ULong t = pn[i].time;
+
+	if (pn[i].ient)
+		t = max64(t, itab[pn[i].ient - 1].time);
+	if (pn[i].dent)
+		t = max64(t, dtab[pn[i].dent - 1].time);
+	return t;
+}
+
+static inline void heap_put(UInt pos, UInt i)
+{
+	heap[pos] = i;
+	pn[i].hpos = pos;
+}
+
+static void sift_up(UInt pos)
+{
+	UInt i = heap[pos];
+	ULong k = pn[i].key;
+
+	while (pos) {
+		UInt up = (pos - 1) / 2;
+
+		if (pn[heap[up]].key <= k)
+			break;
+		heap_put(pos, heap[up]);
+		pos = up;
 	}
+	heap_put(pos, i);
 }
 
-static inline void lru_unlink(UInt i)
+static void sift_down(UInt pos)
 {
-	pn[pn[i].prev].next = pn[i].next;
-	pn[pn[i].next].prev = pn[i].prev;
-}
+	UInt i = heap[pos];
+	ULong k = pn[i].key;
 
-static inline void lru_push(UInt i)
-{
-	pn[i].next = pn[0].next;
-	pn[i].prev = 0;
-	pn[pn[0].next].prev = i;
-	pn[0].next = i;
+	for (;;) {
+		UInt c = 2 * pos + 1;
+
+		if (c >= pool_used)
+			break;
+		if (c + 1 < pool_used && pn[heap[c + 1]].key < pn[heap[c]].key)
+			c++;
+		if (pn[heap[c]].key >= k)
+			break;
+		heap_put(pos, heap[c]);
+		pos = c;
+	}
+	heap_put(pos, i);
 }
 
 static inline UInt pool_find(Addr page)
@@ -468,31 +620,74 @@ static inline UInt pool_find(Addr page)
 	return i;
 }
 
+static void ient_free(UInt i)
+{
+	if (pn[i].ient) {
+		struct ient *e = &itab[pn[i].ient - 1];
+
+		pn[i].time = max64(pn[i].time, e->time);
+		e->tag = NOTAG;
+		pn[i].ient = 0;
+	}
+}
+
+static void dent_free(UInt i)
+{
+	if (pn[i].dent) {
+		struct dent *e = &dtab[pn[i].dent - 1];
+
+		pn[i].time = max64(pn[i].time, e->time);
+		e->rtag = e->wtag = NOTAG;
+		e->node = 0;
+		pn[i].dent = 0;
+	}
+}
+
 static void pool_remove(UInt i)
 {
 	UInt *pp = &bucket[hash(pn[i].page)];
+	UInt pos = pn[i].hpos;
 
 	while (*pp != i)
 		pp = &pn[*pp].hnext;
 	*pp = pn[i].hnext;
-	lru_unlink(i);
+	ient_free(i);
+	dent_free(i);
+	pool_used--;
+	if (pos != pool_used) {
+		UInt m = heap[pool_used];
+
+		heap_put(pos, m);
+		sift_up(pos);
+		sift_down(pn[m].hpos);
+	}
 	pn[i].hnext = free_list;
 	free_list = i;
-	pool_used--;
 }
 
-static UInt pool_insert(Addr page)
+/* The least recently referenced page of a full pool. */
+static UInt pool_victim(void)
+{
+	for (;;) {
+		UInt i = heap[0];
+		ULong t = last_ref(i);
+
+		if (t == pn[i].key) {
+			st.evict++;
+			return i;
+		}
+		st.stale++;
+		pn[i].key = t;
+		sift_down(0);
+	}
+}
+
+static UInt pool_insert(Addr page, ULong t)
 {
 	UInt i, h;
 
-	if (!free_list) {
-		/* Evict the least recently used page that no slot holds. */
-		for (i = pn[0].prev; pn[i].pins; i = pn[0].prev) {
-			lru_unlink(i);
-			lru_push(i);
-		}
-		pool_remove(i);
-	}
+	if (!free_list)
+		pool_remove(pool_victim());
 	i = free_list;
 	free_list = pn[i].hnext;
 	h = hash(page);
@@ -500,76 +695,92 @@ static UInt pool_insert(Addr page)
 	pn[i].hnext = bucket[h];
 	bucket[h] = i;
 	pn[i].dirty = 0;
-	pn[i].pins = 0;
-	lru_push(i);
+	pn[i].time = t;
+	pn[i].key = t;
+	pn[i].ient = 0;
+	pn[i].dent = 0;
+	heap_put(pool_used, i);
 	pool_used++;
+	sift_up(pool_used - 1);
 	return i;
 }
 
-static void slot_clear(UInt s)
+/* Node i's page goes into its entry of itab or dtab. */
+static void tab_install(UInt i, UInt tab, ULong t)
 {
-	UInt i = hot_node[s];
+	Addr base = pn[i].page << PAGE_SHIFT;
+	UInt x;
 
-	if (i) {
-		pn[i].pins--;
-		lru_unlink(i);
-		lru_push(i);
-	}
-	hot[s] = 0;
-	hot_node[s] = 0;
-}
+	if (tab == TAB_I) {
+		struct ient *e;
 
-static void slot_set(UInt s, UInt i)
-{
-	if (hot_node[s] == i)
+		x = (UInt)(pn[i].page & imask);
+		e = &itab[x];
+		if (pn[i].ient != x + 1) {
+			if (e->tag != NOTAG) {
+				ient_free(pool_find(e->tag >> PAGE_SHIFT));
+				st.idisp++;
+			}
+			pn[i].ient = x + 1;
+			e->tag = base;
+		}
+		e->time = t;
 		return;
-	slot_clear(s);
-	hot_node[s] = i;
-	hot[s] = pn[i].page << PAGE_SHIFT;
-	pn[i].pins++;
+	} else {
+		struct dent *e;
+
+		x = (UInt)(pn[i].page & dmask);
+		e = &dtab[x];
+		if (pn[i].dent != x + 1) {
+			if (e->node) {
+				dent_free((UInt)e->node);
+				st.ddisp++;
+			}
+			pn[i].dent = x + 1;
+			e->node = i;
+			e->rtag = base;
+		}
+		e->wtag = pn[i].dirty ? base : NOTAG;
+		e->time = t;
+	}
 }
 
-/* One reference to one page; returns the pool node (0 with --pool=0). */
-static inline UInt access_page(Addr page, Addr a, Bool write)
+/* One reference at time t to one page; --pool=0 records them all. */
+static inline void access_page(Addr page, Addr a, Bool write, UInt tab,
+			       ULong t)
 {
 	UInt i;
 
 	if (!clo_pool) {
 		emit_ref(write ? KVT_REC_WRITE : KVT_REC_READ, a);
-		return 0;
+		return;
 	}
 	i = pool_find(page);
 	if (i) {
-		lru_unlink(i);
-		lru_push(i);
+		pn[i].time = t;
 		if (write && !pn[i].dirty) {
 			pn[i].dirty = 1;
 			emit_ref(KVT_REC_WRITE, a);
+			st.refs++;
 		}
-		return i;
+	} else {
+		i = pool_insert(page, t);
+		pn[i].dirty = write;
+		emit_ref(write ? KVT_REC_WRITE : KVT_REC_READ, a);
+		st.refs++;
 	}
-	i = pool_insert(page);
-	pn[i].dirty = write;
-	emit_ref(write ? KVT_REC_WRITE : KVT_REC_READ, a);
-	return i;
+	tab_install(i, tab, t);
 }
 
-/* slot: SLOT_I, or the cache SLOT_R or SLOT_W (the entry is chosen by the
- * page). */
-static void access_range(Addr a, UWord size, Bool write, UInt slot)
+/* The references of an access of size bytes at a, one per page, at times
+ * t, t + 1, ... */
+static void access_range(Addr a, UWord size, Bool write, UInt tab, ULong t)
 {
 	Addr first = a >> PAGE_SHIFT, last = (a + size - 1) >> PAGE_SHIFT;
-	Addr p;
-	UInt i = 0;
 
-	slot += last & hmask;
-
-	if (hot_on)
-		slot_clear(slot);	/* it was referenced until now */
-	for (p = first; p <= last; p++)
-		i = access_page(p, p == first ? a : p << PAGE_SHIFT, write);
-	if (hot_on)
-		slot_set(slot, i);
+	for (Addr p = first; p <= last; p++)
+		access_page(p, p == first ? a : p << PAGE_SHIFT, write, tab,
+			    t + (p - first));
 }
 
 /* Drop the pages of [a, a+len) from the pool: their mapping changed, so
@@ -578,23 +789,21 @@ static void pool_forget(Addr a, ULong len)
 {
 	Addr first = a >> PAGE_SHIFT;
 	Addr end = (a + len + PAGE_SZ - 1) >> PAGE_SHIFT;
-	UInt s, i, next;
+	UInt i, n = 0;
 
 	if (!clo_pool || !len)
 		return;
-	for (s = 0; s < NSLOTS; s++)
-		slot_clear(s);
 	if (end - first < pool_used) {
 		for (Addr p = first; p < end; p++)
 			if ((i = pool_find(p)))
 				pool_remove(i);
 		return;
 	}
-	for (i = pn[0].next; i; i = next) {
-		next = pn[i].next;
-		if (pn[i].page >= first && pn[i].page < end)
-			pool_remove(i);
-	}
+	for (UInt h = 0; h < pool_used; h++)
+		if (pn[heap[h]].page >= first && pn[heap[h]].page < end)
+			scratch[n++] = heap[h];
+	while (n)
+		pool_remove(scratch[--n]);
 }
 
 /* After fork, the parent's next write to every page must be seen again. */
@@ -602,45 +811,98 @@ static void pool_clean(void)
 {
 	if (!clo_pool)
 		return;
-	for (UInt s = SLOT_W; s < SLOT_W + HMAX; s++)
-		slot_clear(s);
-	for (UInt i = pn[0].next; i; i = pn[i].next)
-		pn[i].dirty = 0;
+	for (UInt h = 0; h < pool_used; h++)
+		pn[heap[h]].dirty = 0;
+	for (UInt e = 0; e <= dmask; e++)
+		dtab[e].wtag = NOTAG;
+}
+
+/* Time slots for a kernel access of n bytes at a (system call buffers). */
+static ULong clock_take(Addr a, ULong n)
+{
+	ULong t = *clk + 1;
+
+	*clk += ((a + n - 1) >> PAGE_SHIFT) - (a >> PAGE_SHIFT) + 1;
+	return t;
 }
 
 /* ---- helpers called from generated code --------------------------------- */
 
-static VG_REGPARM(2) void kt_ifetch(Addr a, UWord n)
+/* --pool=0: n instruction fetches from a's page. */
+static VG_REGPARM(2) void kt_ifetch_all(Addr a, UWord n)
 {
-	if (!clo_pool) {
-		for (; n; n--)
-			emit_ref(KVT_REC_READ, a);
-		return;
-	}
-	access_range(a, 1, False, SLOT_I);
+	for (; n; n--)
+		emit_ref(KVT_REC_READ, a);
 }
 
-static VG_REGPARM(2) void kt_ifetch_span(Addr a, UWord len)
+/*
+ * The helpers' second argument packs the size of the access (low 20 bits)
+ * and how many time slots before the superblock's last its first reference
+ * comes (the rest): the superblock set the clock to its last slot on
+ * entry.  Constants cost the hit path less than a computed time.
+ */
+#define ARG_SIZE_BITS	20
+
+static inline ULong arg_time(UWord arg)
 {
-	access_range(a, len, False, SLOT_I);
+	return *clk - (arg >> ARG_SIZE_BITS);
 }
 
-static VG_REGPARM(2) void kt_read(Addr a, UWord size)
+static VG_REGPARM(2) void kt_ifetch(Addr a, UWord arg)
 {
-	access_range(a, size, False, SLOT_R);
+	st.iwalk++;
+	access_range(a, arg & ((1 << ARG_SIZE_BITS) - 1), False, TAB_I,
+		     arg_time(arg));
 }
 
-static VG_REGPARM(2) void kt_write(Addr a, UWord size)
+/* The check of a superblock's first fetch from a page: the address (low
+ * 48 bits, all that user space has) and the slots back (high 16) packed
+ * in one constant. */
+static VG_REGPARM(1) void kt_ifetch1(UWord arg)
 {
-	access_range(a, size, True, SLOT_W);
+	st.iwalk++;
+	access_range(arg & ((1ULL << 48) - 1), 1, False, TAB_I,
+		     *clk - (arg >> 48));
+}
+
+static VG_REGPARM(2) void kt_read(Addr a, UWord arg)
+{
+	st.dwalk++;
+	access_range(a, arg & ((1 << ARG_SIZE_BITS) - 1), False, TAB_D,
+		     arg_time(arg));
+}
+
+static VG_REGPARM(2) void kt_write(Addr a, UWord arg)
+{
+	st.dwalk++;
+	access_range(a, arg & ((1 << ARG_SIZE_BITS) - 1), True, TAB_D,
+		     arg_time(arg));
 }
 
 /* ---- instrumentation ---------------------------------------------------- */
 
-struct igroup {
-	Bool active;
-	Addr addr;
-	UInt n;
+/* Code pages whose itab entry a superblock checked (deferred fetch times). */
+#define MAX_VPAGES	8
+
+struct sbst {
+	IRSB *sb;
+	Bool defer;
+	IRTemp t0;		/* the clock on entry */
+	ULong r;		/* slots: the entry sets the clock to t0 + r */
+	ULong k;		/* last time slot handed out */
+	Addr prev;		/* page of the previous reference if it was a
+				 * fetch, else 1 */
+	struct igroup {		/* --pool=0: a run of fetches on one page */
+		Bool active;
+		Addr addr;
+		UInt n;
+	} g;
+	struct vpage {
+		Addr page;	/* base address */
+		UInt x;		/* itab index */
+		ULong last, stored;	/* slots of its last fetch, its store */
+	} v[MAX_VPAGES];
+	UInt nv;
 };
 
 static IRExpr *mk64(ULong v)
@@ -656,6 +918,20 @@ static IRTemp assign(IRSB *sb, IRType ty, IRExpr *e)
 	return t;
 }
 
+/* The helpers' argument for a reference at slot k of size bytes. */
+static UWord helper_arg(struct sbst *s, ULong k, UWord size)
+{
+	tl_assert(k <= s->r && size < (1 << ARG_SIZE_BITS));
+	return (UWord)((s->r - k) << ARG_SIZE_BITS) | size;
+}
+
+static IRExpr *time_of(struct sbst *s, ULong k)
+{
+	return IRExpr_RdTmp(assign(s->sb, Ity_I64,
+				   IRExpr_Binop(Iop_Add64,
+						IRExpr_RdTmp(s->t0), mk64(k))));
+}
+
 static void add_call(IRSB *sb, const HChar *name, void *fn, IRExpr *a0,
 		     IRExpr *a1, IRExpr *guard)
 {
@@ -664,115 +940,233 @@ static void add_call(IRSB *sb, const HChar *name, void *fn, IRExpr *a0,
 
 	if (guard)
 		di->guard = guard;
-	/* The helper rewrites hot[]: say so, so that no load of it is
-	 * reused across the call. */
-	di->mFx = Ifx_Write;
-	di->mAddr = mkIRExpr_HWord((HWord)&hot[0]);
-	di->mSize = sizeof(hot);
+	if (tables_on) {
+		/* The helper rewrites the tables and the clock. */
+		di->mFx = Ifx_Write;
+		di->mAddr = mkIRExpr_HWord((HWord)&tables);
+		di->mSize = (Int)sizeof(tables);
+	}
 	addStmtToIRSB(sb, IRStmt_Dirty(di));
 }
 
-/* Call the helper unless the whole access [addr, addr+size) is within the
- * slot's hot page: one load, one subtraction, one unsigned compare. */
-static void add_check(IRSB *sb, IRExpr *addr, UInt size, UInt slot,
+static void flush_igroup(struct sbst *s)
+{
+	if (!s->g.active)
+		return;
+	add_call(s->sb, "kt_ifetch_all", kt_ifetch_all,
+		 mkIRExpr_HWord(s->g.addr), mkIRExpr_HWord(s->g.n), NULL);
+	s->g.active = False;
+}
+
+/* Write the deferred fetch times of the checked code pages. */
+static void store_vpages(struct sbst *s)
+{
+	for (UInt j = 0; j < s->nv; j++) {
+		struct vpage *v = &s->v[j];
+
+		if (v->last == v->stored)
+			continue;
+		addStmtToIRSB(s->sb, IRStmt_Store(Iend_LE,
+			mkIRExpr_HWord((HWord)&itab[v->x].time),
+			time_of(s, v->last)));
+		v->stored = v->last;
+	}
+}
+
+/* A load or store of size bytes at addr: call the helper unless the whole
+ * access lies in a page that the dtab entry of addr's page holds (for a
+ * store: holds dirty); then write the reference's time into the entry. */
+static void add_check(struct sbst *s, IRExpr *addr, UInt size, Bool write,
 		      IRExpr *guard)
 {
-	const HChar *name = slot == SLOT_W ? "kt_write" : "kt_read";
-	void *fn = slot == SLOT_W ? (void *)kt_write : (void *)kt_read;
-	IRTemp th, td, tg;
-	IRExpr *g;
+	IRSB *sb = s->sb;
+	const HChar *name = write ? "kt_write" : "kt_read";
+	void *fn = write ? (void *)kt_write : (void *)kt_read;
+	IRTemp te, tag, td, miss;
+	IRExpr *g, *arg;
 
+	flush_igroup(s);
+	s->prev = 1;
 	if (size == 0)
 		size = 1;
-	if (!hot_on || size >= PAGE_SZ) {
+	if (!tables_on) {
 		add_call(sb, name, fn, addr, mkIRExpr_HWord(size), guard);
 		return;
 	}
-	if (hmask) {
-		/* &hot[slot + ((addr >> 12) & hmask)] */
-		IRTemp ti = assign(sb, Ity_I64,
-				   IRExpr_Binop(Iop_Shr64, addr,
-						IRExpr_Const(IRConst_U8(
-							PAGE_SHIFT - 3))));
-		IRTemp tm = assign(sb, Ity_I64,
-				   IRExpr_Binop(Iop_And64, IRExpr_RdTmp(ti),
-						mk64((ULong)hmask << 3)));
-		IRTemp ta = assign(sb, Ity_I64,
-				   IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(tm),
-						mk64((HWord)&hot[slot])));
-
-		th = assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64,
-						     IRExpr_RdTmp(ta)));
-	} else {
-		th = assign(sb, Ity_I64,
-			    IRExpr_Load(Iend_LE, Ity_I64,
-					mkIRExpr_HWord((HWord)&hot[slot])));
+	arg = mkIRExpr_HWord(helper_arg(s, s->k + 1, size));
+	s->k += ((size - 1) >> PAGE_SHIFT) + 2;
+	if (size >= PAGE_SZ) {
+		add_call(sb, name, fn, addr, arg, guard);
+		return;
 	}
+	/* &dtab[(addr >> 12) & dmask] (IR is flat: one operation a temp) */
+	te = assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, addr,
+			IRExpr_Const(IRConst_U8(PAGE_SHIFT - DENT_SHIFT))));
+	te = assign(sb, Ity_I64, IRExpr_Binop(Iop_And64, IRExpr_RdTmp(te),
+			mk64((ULong)dmask << DENT_SHIFT)));
+	te = assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(te),
+			mk64((HWord)dtab)));
+	tag = assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(te),
+			mk64(write ? DENT_WTAG : DENT_RTAG)));
+	tag = assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64,
+			IRExpr_RdTmp(tag)));
 	td = assign(sb, Ity_I64, IRExpr_Binop(Iop_Sub64, addr,
-					      IRExpr_RdTmp(th)));
-	tg = assign(sb, Ity_I1, IRExpr_Binop(Iop_CmpLT64U,
-					     mk64(PAGE_SZ - size),
-					     IRExpr_RdTmp(td)));
-	g = IRExpr_RdTmp(tg);
+					      IRExpr_RdTmp(tag)));
+	/* miss: not (d < PAGE_SZ - size + 1); the constant on the right
+	 * becomes an immediate */
+	miss = assign(sb, Ity_I1, IRExpr_Unop(Iop_Not1,
+		IRExpr_RdTmp(assign(sb, Ity_I1,
+			IRExpr_Binop(Iop_CmpLT64U, IRExpr_RdTmp(td),
+				     mk64(PAGE_SZ - size + 1))))));
+	g = IRExpr_RdTmp(miss);
 	if (guard)
 		g = IRExpr_RdTmp(assign(sb, Ity_I1,
 					IRExpr_Binop(Iop_And1, guard, g)));
-	add_call(sb, name, fn, addr, mkIRExpr_HWord(size), g);
+	add_call(sb, name, fn, addr, arg, g);
+	/* The helper put the page in this entry. */
+	te = assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(te),
+					      mk64(DENT_TIME)));
+	if (guard)
+		addStmtToIRSB(sb, IRStmt_StoreG(Iend_LE, IRExpr_RdTmp(te),
+						time_of(s, s->k - 1 -
+						((size - 1) >> PAGE_SHIFT)),
+						guard));
+	else
+		addStmtToIRSB(sb, IRStmt_Store(Iend_LE, IRExpr_RdTmp(te),
+					       time_of(s, s->k - 1 -
+					       ((size - 1) >> PAGE_SHIFT))));
 }
 
-static void flush_igroup(IRSB *sb, struct igroup *g)
-{
-	if (!g->active)
-		return;
-	add_call(sb, "kt_ifetch", kt_ifetch, mkIRExpr_HWord(g->addr),
-		 mkIRExpr_HWord(g->n), NULL);
-	g->active = False;
-}
-
-/* Instruction fetch at a (len bytes).  --pool=0 (and pools too small for
- * hot slots): runs of instructions on one page with no data access or
- * exit between them become one call.  Otherwise one inline check per run
- * of instructions on one page: the slot then pins that page until the
- * superblock ends (only instruction fetches move the slot). */
-static void note_ifetch(IRSB *sb, struct igroup *g, Addr *ipage, Addr a,
-			UInt len)
+/* Instruction fetch of len bytes at a. */
+static void note_ifetch(struct sbst *s, Addr a, UInt len)
 {
 	Addr page = a & PAGE_MASK_;
-	Bool span = ((a + len - 1) & PAGE_MASK_) != page;
+	UInt x = (UInt)((page >> PAGE_SHIFT) & imask);
+	IRTemp th, tg;
+	UInt j;
 
-	if (span) {
-		flush_igroup(sb, g);
-		add_call(sb, "kt_ifetch_span", kt_ifetch_span,
-			 mkIRExpr_HWord(a), mkIRExpr_HWord(len), NULL);
-		*ipage = hot_on ? (a + len - 1) & PAGE_MASK_ : 1;
-		return;
-	}
-	if (hot_on) {
-		IRTemp th, tg;
-
-		if (page == *ipage)
+	if (!tables_on) {
+		/* --pool=0 (every fetch is recorded): one call per run of
+		 * fetches on one page */
+		if (((a + len - 1) & PAGE_MASK_) != page) {
+			flush_igroup(s);
+			add_call(s->sb, "kt_ifetch", kt_ifetch,
+				 mkIRExpr_HWord(a), mkIRExpr_HWord(len), NULL);
 			return;
-		*ipage = page;
-		th = assign(sb, Ity_I64,
-			    IRExpr_Load(Iend_LE, Ity_I64,
-					mkIRExpr_HWord((HWord)&hot[SLOT_I +
-						((page >> PAGE_SHIFT) &
-						 hmask)])));
-		tg = assign(sb, Ity_I1, IRExpr_Binop(Iop_CmpNE64,
-						     IRExpr_RdTmp(th),
-						     mk64(page)));
-		add_call(sb, "kt_ifetch", kt_ifetch, mkIRExpr_HWord(a),
-			 mkIRExpr_HWord(1), IRExpr_RdTmp(tg));
+		}
+		if (s->g.active && (s->g.addr & PAGE_MASK_) == page) {
+			s->g.n++;
+			return;
+		}
+		flush_igroup(s);
+		s->g.active = True;
+		s->g.addr = a;
+		s->g.n = 1;
 		return;
 	}
-	if (g->active && (g->addr & PAGE_MASK_) == page) {
-		g->n++;
+	if (((a + len - 1) & PAGE_MASK_) != page) {
+		/* across two pages (rare): the helper, which may move any
+		 * itab entry */
+		store_vpages(s);
+		s->nv = 0;
+		add_call(s->sb, "kt_ifetch", kt_ifetch, mkIRExpr_HWord(a),
+			 mkIRExpr_HWord(helper_arg(s, s->k + 1, len)), NULL);
+		s->k += 2;
+		s->prev = (a + len - 1) & PAGE_MASK_;
 		return;
 	}
-	flush_igroup(sb, g);
-	g->active = True;
-	g->addr = a;
-	g->n = 1;
+	if (page == s->prev)
+		return;		/* the page referenced just before */
+	s->prev = page;
+	s->k++;
+	if (s->defer) {
+		for (j = 0; j < s->nv; j++)
+			if (s->v[j].page == page) {
+				s->v[j].last = s->k;
+				return;
+			}
+	}
+	/* The check: the helper may put this page in entry x, so a page
+	 * that holds x now gets its time first and is checked again. */
+	for (j = 0; j < s->nv; j++)
+		if (s->v[j].x == x)
+			break;
+	if (j < s->nv || s->nv == MAX_VPAGES) {
+		store_vpages(s);
+		if (j < s->nv)
+			s->v[j] = s->v[--s->nv];
+		else
+			s->nv = 0;
+	}
+	th = assign(s->sb, Ity_I64,
+		    IRExpr_Load(Iend_LE, Ity_I64,
+				mkIRExpr_HWord((HWord)&itab[x].tag)));
+	tg = assign(s->sb, Ity_I1, IRExpr_Binop(Iop_CmpNE64, IRExpr_RdTmp(th),
+						mk64(page)));
+	if (a < (1ULL << 48) && s->r - s->k < (1ULL << 16)) {
+		IRDirty *di = unsafeIRDirty_0_N(1, "kt_ifetch1",
+				VG_(fnptr_to_fnentry)(kt_ifetch1),
+				mkIRExprVec_1(mkIRExpr_HWord(
+					(s->r - s->k) << 48 | a)));
+
+		di->guard = IRExpr_RdTmp(tg);
+		di->mFx = Ifx_Write;
+		di->mAddr = mkIRExpr_HWord((HWord)&tables);
+		di->mSize = (Int)sizeof(tables);
+		addStmtToIRSB(s->sb, IRStmt_Dirty(di));
+	} else {
+		add_call(s->sb, "kt_ifetch", kt_ifetch, mkIRExpr_HWord(a),
+			 mkIRExpr_HWord(helper_arg(s, s->k, 1)),
+			 IRExpr_RdTmp(tg));
+	}
+	addStmtToIRSB(s->sb, IRStmt_Store(Iend_LE,
+		mkIRExpr_HWord((HWord)&itab[x].time), time_of(s, s->k)));
+	if (s->defer) {
+		s->v[s->nv].page = page;
+		s->v[s->nv].x = x;
+		s->v[s->nv].last = s->v[s->nv].stored = s->k;
+		s->nv++;
+	}
+}
+
+/* At most how many time slots (and so distinct pages) the superblock
+ * references. */
+static ULong max_slots(IRSB *in)
+{
+	ULong n = 0;
+
+	for (Int i = 0; i < in->stmts_used; i++) {
+		IRStmt *st = in->stmts[i];
+
+		if (!st)
+			continue;
+		switch (st->tag) {
+		case Ist_IMark:
+		case Ist_Store:
+		case Ist_StoreG:
+		case Ist_LoadG:
+		case Ist_LLSC:
+			n += 2;
+			break;
+		case Ist_WrTmp:
+			if (st->Ist.WrTmp.data->tag == Iex_Load)
+				n += 2;
+			break;
+		case Ist_CAS:
+			n += 4;
+			break;
+		case Ist_Dirty: {
+			IRDirty *d = st->Ist.Dirty.details;
+
+			if (d->mFx != Ifx_None)
+				n += 2 * ((d->mSize >> PAGE_SHIFT) + 2);
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	return n;
 }
 
 static IRSB *kt_instrument(VgCallbackClosure *closure, IRSB *in,
@@ -781,10 +1175,8 @@ static IRSB *kt_instrument(VgCallbackClosure *closure, IRSB *in,
 			   const VexArchInfo *archinfo_host,
 			   IRType gWordTy, IRType hWordTy)
 {
-	IRSB *out;
+	struct sbst s;
 	Int i = 0;
-	struct igroup g = { .active = False };
-	Addr ipage = 1;		/* no page */
 
 	(void)closure;
 	(void)layout;
@@ -792,9 +1184,24 @@ static IRSB *kt_instrument(VgCallbackClosure *closure, IRSB *in,
 	(void)archinfo_host;
 	if (gWordTy != hWordTy || gWordTy != Ity_I64)
 		VG_(tool_panic)("kvtrace: only 64-bit guests are supported");
-	out = deepCopyIRSBExceptStmts(in);
+	VG_(memset)(&s, 0, sizeof(s));
+	s.sb = deepCopyIRSBExceptStmts(in);
+	s.prev = 1;
 	while (i < in->stmts_used && in->stmts[i]->tag != Ist_IMark)
-		addStmtToIRSB(out, in->stmts[i++]);
+		addStmtToIRSB(s.sb, in->stmts[i++]);
+	if (tables_on) {
+		s.r = max_slots(in);
+		s.defer = s.r + 1 < (ULong)clo_pool;
+		st.sbs++;
+		st.sbs_defer += s.defer;
+		s.t0 = assign(s.sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64,
+				mkIRExpr_HWord((HWord)clk)));
+		addStmtToIRSB(s.sb, IRStmt_Store(Iend_LE,
+			mkIRExpr_HWord((HWord)clk),
+			IRExpr_RdTmp(assign(s.sb, Ity_I64,
+				IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(s.t0),
+					     mk64(s.r))))));
+	}
 
 	for (; i < in->stmts_used; i++) {
 		IRStmt *st = in->stmts[i];
@@ -803,35 +1210,31 @@ static IRSB *kt_instrument(VgCallbackClosure *closure, IRSB *in,
 			continue;
 		switch (st->tag) {
 		case Ist_IMark:
-			note_ifetch(out, &g, &ipage, st->Ist.IMark.addr,
+			note_ifetch(&s, st->Ist.IMark.addr,
 				    st->Ist.IMark.len ? st->Ist.IMark.len : 1);
 			break;
 		case Ist_WrTmp: {
 			IRExpr *d = st->Ist.WrTmp.data;
 
-			if (d->tag == Iex_Load) {
-				flush_igroup(out, &g);
-				add_check(out, d->Iex.Load.addr,
+			if (d->tag == Iex_Load)
+				add_check(&s, d->Iex.Load.addr,
 					  sizeofIRType(d->Iex.Load.ty),
-					  SLOT_R, NULL);
-			}
+					  False, NULL);
 			break;
 		}
 		case Ist_Store:
-			flush_igroup(out, &g);
-			add_check(out, st->Ist.Store.addr,
+			add_check(&s, st->Ist.Store.addr,
 				  sizeofIRType(typeOfIRExpr(in->tyenv,
 							    st->Ist.Store.data)),
-				  SLOT_W, NULL);
+				  True, NULL);
 			break;
 		case Ist_StoreG: {
 			IRStoreG *sg = st->Ist.StoreG.details;
 
-			flush_igroup(out, &g);
-			add_check(out, sg->addr,
+			add_check(&s, sg->addr,
 				  sizeofIRType(typeOfIRExpr(in->tyenv,
 							    sg->data)),
-				  SLOT_W, sg->guard);
+				  True, sg->guard);
 			break;
 		}
 		case Ist_LoadG: {
@@ -839,23 +1242,22 @@ static IRSB *kt_instrument(VgCallbackClosure *closure, IRSB *in,
 			IRType wide = Ity_INVALID, ty = Ity_INVALID;
 
 			typeOfIRLoadGOp(lg->cvt, &wide, &ty);
-			flush_igroup(out, &g);
-			add_check(out, lg->addr, sizeofIRType(ty), SLOT_R,
+			add_check(&s, lg->addr, sizeofIRType(ty), False,
 				  lg->guard);
 			break;
 		}
 		case Ist_Dirty: {
 			IRDirty *d = st->Ist.Dirty.details;
+			IRExpr *g = d->guard;
 
 			if (d->mFx == Ifx_None)
 				break;
-			flush_igroup(out, &g);
+			if (g && g->tag == Iex_Const)
+				g = NULL;	/* always */
 			if (d->mFx == Ifx_Read || d->mFx == Ifx_Modify)
-				add_check(out, d->mAddr, d->mSize, SLOT_R,
-					  NULL);
+				add_check(&s, d->mAddr, d->mSize, False, g);
 			if (d->mFx == Ifx_Write || d->mFx == Ifx_Modify)
-				add_check(out, d->mAddr, d->mSize, SLOT_W,
-					  NULL);
+				add_check(&s, d->mAddr, d->mSize, True, g);
 			break;
 		}
 		case Ist_CAS: {
@@ -865,38 +1267,39 @@ static IRSB *kt_instrument(VgCallbackClosure *closure, IRSB *in,
 
 			if (cas->dataHi)
 				sz *= 2;
-			flush_igroup(out, &g);
-			add_check(out, cas->addr, sz, SLOT_R, NULL);
-			add_check(out, cas->addr, sz, SLOT_W, NULL);
+			add_check(&s, cas->addr, sz, False, NULL);
+			add_check(&s, cas->addr, sz, True, NULL);
 			break;
 		}
 		case Ist_LLSC: {
 			IRExpr *la = st->Ist.LLSC.addr;
 			IRExpr *sd = st->Ist.LLSC.storedata;
 
-			flush_igroup(out, &g);
 			if (!sd)
-				add_check(out, la,
+				add_check(&s, la,
 					  sizeofIRType(typeOfIRTemp(
 						in->tyenv, st->Ist.LLSC.result)),
-					  SLOT_R, NULL);
+					  False, NULL);
 			else
-				add_check(out, la,
+				add_check(&s, la,
 					  sizeofIRType(typeOfIRExpr(in->tyenv,
 								    sd)),
-					  SLOT_W, NULL);
+					  True, NULL);
 			break;
 		}
 		case Ist_Exit:
-			flush_igroup(out, &g);
+			flush_igroup(&s);
+			store_vpages(&s);
 			break;
 		default:
 			break;
 		}
-		addStmtToIRSB(out, st);
+		addStmtToIRSB(s.sb, st);
 	}
-	flush_igroup(out, &g);
-	return out;
+	flush_igroup(&s);
+	store_vpages(&s);
+	tl_assert(s.k <= s.r);
+	return s.sb;
 }
 
 /* ---- kernel events -------------------------------------------------------- */
@@ -945,7 +1348,8 @@ static Long pos_before(Int fd, ULong n)
 static void buf_refs(Addr a, ULong n, Bool write)
 {
 	if (n && clo_syscall_refs)
-		access_range(a, n, write, write ? SLOT_W : SLOT_R);
+		access_range(a, n, write, TAB_D,
+			     clo_pool ? clock_take(a, n) : 0);
 }
 
 static void iov_refs(Addr iov, Int cnt, ULong n, Bool write)
@@ -1358,6 +1762,14 @@ static void kt_fini(Int exitcode)
 	flush();
 	bye.lost = lost;
 	send_all(&bye, sizeof(bye));
+	if (clo_stats)
+		VG_(umsg)("kvtrace: process %d: superblocks %llu (deferred "
+			  "fetch times %llu); helper calls: fetch %llu, data "
+			  "%llu; recorded %llu; evictions %llu, stale heap "
+			  "roots %llu; entries taken: itab %llu, dtab %llu\n",
+			  VG_(getpid)(), st.sbs, st.sbs_defer, st.iwalk,
+			  st.dwalk, st.refs, st.evict, st.stale, st.idisp,
+			  st.ddisp);
 	if (lost)
 		VG_(umsg)("kvtrace: process %d lost %llu records (the "
 			  "activator went away)\n", VG_(getpid)(),

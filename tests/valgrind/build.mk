@@ -7,7 +7,13 @@ $(VG_LRU): $(OBJ)/tests/valgrind/kvt-lru.o $(LIBKVT_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(KVT_LIBS)
 
-all: $(VG_LRU)
+VG_POOLSIM := $(BUILD)/tests/kvt-poolsim
+
+$(VG_POOLSIM): $(OBJ)/tests/valgrind/kvt-poolsim.o $(LIBKVT_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(KVT_LIBS)
+
+all: $(VG_LRU) $(VG_POOLSIM)
 
 VG_TESTS := shape pool lackey fidelity errors
 
