@@ -34,6 +34,17 @@ done
 check "menu: the trace marks references on" \
 	grep -q '^mark text="references on"' <("$bin/kvt-dump" "$d/mk.kvt" 2>&1)
 
+check "full disk: exit 4 ($(val full.rc)), said so: $(grep -m1 'disk full' "$d/full.out")" \
+	test "$(val full.rc)" = 4 -a -n "$(grep -m1 'disk full' "$d/full.out")"
+"$bin/kvt-dump" "$d/full-k.kvt" >"$d/full-dump.txt" 2>"$d/full-dump.err"
+st=$?
+check "full disk: the kernel-event file reads (exit $st, $(wc -l <"$d/full-dump.txt") records; $(head -c 160 "$d/full-dump.err"))" \
+	test $st = 0 -o $st = 4
+check "SIGTERM: exit 0 ($(val term.rc)), said so" \
+	test "$(val term.rc)" = 0 -a -n "$(grep -m1 'Terminated: stopping' "$d/term.out")"
+check "SIGTERM: the files are complete" \
+	"$bin/kvt-dump" "$d/tk.kvt" "$d/tr.kvt" >/dev/null
+
 if ! "$bin/kvt-dump" "$d/k.kvt" "$d/r.kvt" >"$d/dump.txt" 2>"$d/dump.err"; then
 	no "kvt-dump reads the streams: $(head -n1 "$d/dump.err")"
 	exit 1
