@@ -18,7 +18,8 @@ enum { O_COMPRESS, O_LEVEL, O_THREADS };
 static const struct kvt_consumer_option basic_options[] = {
 	{ "compress", KVT_OPT_STR, "gzip-blocks",
 	  "codec of the binary output: none, gzip, gzip-blocks, zstd" },
-	{ "level", KVT_OPT_INT, "0", "compression level (0: the codec's default)" },
+	{ "level", KVT_OPT_INT, "0",
+	  "compression level (0: 1, the fastest, as gzip -1 and zstd -1)" },
 	{ "threads", KVT_OPT_INT, "0", "compression threads (0: default)" },
 	{ NULL, 0, NULL, NULL },
 };

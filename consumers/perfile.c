@@ -9,14 +9,21 @@
  * compressor states nor a quadratic merge: each file's references are kept
  * as 8-byte codes in a buffer of its own; a full buffer, or all of them once
  * the buffers together pass buffer=SIZE, go to one anonymous spill file as
- * chunks.  finish writes the files one at a time, in the order they were
- * created, from their chunks and buffers.
+ * chunks.  The file of a process (per-thread: of a task) that ended is
+ * complete: a background thread writes it (encodes and compresses it,
+ * through a kvt_writer with its own compression thread) while the merge
+ * goes on.  finish writes the files of what is still alive, one at a time,
+ * in the order they were created; an archive gets its entries in that order
+ * too (the background thread writes the files of an archive to temporary
+ * files that finish then copies in).
  */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,7 +37,8 @@ enum { O_COMPRESS, O_LEVEL, O_THREADS, O_BUFFER, O_TMPDIR };
 static const struct kvt_consumer_option perfile_options[] = {
 	{ "compress", KVT_OPT_STR, "gzip-blocks",
 	  "codec of each binary file: none, gzip, gzip-blocks, zstd" },
-	{ "level", KVT_OPT_INT, "0", "compression level (0: the codec's default)" },
+	{ "level", KVT_OPT_INT, "0",
+	  "compression level (0: 1, the fastest, as gzip -1 and zstd -1)" },
 	{ "threads", KVT_OPT_INT, "0", "compression threads (0: default)" },
 	{ "buffer", KVT_OPT_SIZE, "64M",
 	  "memory for buffered references before they spill to disk" },
@@ -57,6 +65,15 @@ struct unit {
 	uint32_t nbuf, capbuf;
 	struct chunk *chunks;
 	uint32_t nchunks, capchunks;
+	uint8_t handed;		/* given to the background writer */
+	char *tmp;		/* archive: its temporary file, once written */
+};
+
+/* A complete file for the background writer. */
+struct job {
+	struct unit u;		/* its codes (the job owns buf and chunks) */
+	char *path;		/* where to write it */
+	struct job *next;
 };
 
 struct pinfo {
@@ -100,6 +117,17 @@ struct perfile {
 	uint64_t spills;
 	struct archive *ar;
 	FILE *log;
+
+	/* the background writer */
+	pthread_t bg;
+	bool bg_running, bg_stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_job, cv_done;
+	struct job *jq_head, *jq_tail;
+	uint64_t jq_bytes;	/* bytes of codes held by queued jobs */
+	int bg_status;		/* its first failure */
+	struct kvt_error bg_err;
+	uint64_t bg_files;
 };
 
 static int grow(void **v, uint64_t *cap, uint64_t need, size_t size)
@@ -142,6 +170,9 @@ static int perfile_init_common(void **priv, const struct kvt_consumer_args *a,
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
 	*priv = p;
 	p->spill_fd = -1;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv_job, NULL);
+	pthread_cond_init(&p->cv_done, NULL);
 	p->per_thread = per_thread;
 	p->text = a->text;
 	p->log = a->log;
@@ -280,6 +311,13 @@ static int perfile_exec(void *priv, const struct kvt_task_info *ti,
 	}
 	return 0;
 }
+
+static int write_unit(struct perfile *p, struct unit *u, const char *path,
+		      struct kvt_error *err);
+static void unit_path(struct perfile *p, const struct unit *u, char *buf,
+		      size_t size);
+static int entry_tmp(struct perfile *p, char *buf, size_t size,
+		     struct kvt_error *err);
 
 /* Append buffer of u to the spill file as one chunk. */
 static int spill_unit(struct perfile *p, struct unit *u, struct kvt_error *err)
@@ -427,6 +465,186 @@ static int perfile_refs(void *priv, const struct kvt_ref *refs, size_t n,
 		}
 	}
 	return 0;
+}
+
+/* ---- the background writer ------------------------------------------------ */
+
+static void *bg_main(void *arg)
+{
+	struct perfile *p = arg;
+	struct kvt_error e;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		struct job *j = p->jq_head;
+		uint64_t bytes;
+		int st = 0;
+
+		if (!j) {
+			if (p->bg_stop)
+				break;
+			pthread_cond_wait(&p->cv_job, &p->mu);
+			continue;
+		}
+		p->jq_head = j->next;
+		if (!p->jq_head)
+			p->jq_tail = NULL;
+		bytes = (uint64_t)j->u.nbuf * sizeof(uint64_t);
+		if (!p->bg_status) {
+			pthread_mutex_unlock(&p->mu);
+			st = write_unit(p, &j->u, j->path, &e);
+			if (st && p->archive)
+				unlink(j->path);
+			pthread_mutex_lock(&p->mu);
+			if (st && !p->bg_status) {
+				p->bg_status = st;
+				p->bg_err = e;
+			}
+			if (!st)
+				p->bg_files++;
+		}
+		p->jq_bytes -= bytes;
+		pthread_cond_broadcast(&p->cv_done);
+		free(j->u.buf);
+		free(j->u.chunks);
+		free(j->path);
+		free(j);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* Stop the background writer after its queue; its first failure. */
+static int bg_finish(struct perfile *p, struct kvt_error *err)
+{
+	int st;
+
+	if (!p->bg_running)
+		return 0;
+	pthread_mutex_lock(&p->mu);
+	p->bg_stop = true;
+	pthread_cond_broadcast(&p->cv_job);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->bg, NULL);
+	p->bg_running = false;
+	st = p->bg_status;
+	if (st && err)
+		*err = p->bg_err;
+	return st;
+}
+
+/* The file of unit ui is complete: hand it to the background writer. */
+static int hand_over(struct perfile *p, int64_t ui, struct kvt_error *err)
+{
+	struct unit *u = &p->units[ui];
+	size_t plen = strlen(p->out) + strlen(p->tmpdir) + 256;
+	struct job *j;
+	char rel[128];
+	int st;
+
+	if (u->handed)
+		return 0;
+	j = calloc(1, sizeof(*j));
+	if (j)
+		j->path = malloc(plen);
+	if (!j || !j->path) {
+		if (j)
+			free(j);
+		return cons_error(err, KVT_E_NOMEM, "out of memory");
+	}
+	if (p->archive) {
+		st = entry_tmp(p, j->path, plen, err);
+		if (st) {
+			free(j->path);
+			free(j);
+			return st;
+		}
+		u->tmp = strdup(j->path);
+		if (!u->tmp) {
+			unlink(j->path);
+			free(j->path);
+			free(j);
+			return cons_error(err, KVT_E_NOMEM, "out of memory");
+		}
+	} else {
+		struct pinfo *x = &p->procs[u->proc];
+
+		if (p->per_thread && !x->dir_made) {
+			char d[48];
+
+			kvt_consumer_name(d, sizeof(d), x->tgid, x->ordinal);
+			snprintf(j->path, plen, "%s/%s", p->out, d);
+			if (mkdir(j->path, 0777) && errno != EEXIST) {
+				st = cons_error(err, KVT_E_IO, "cannot create "
+						"directory %s: %s", j->path,
+						strerror(errno));
+				free(j->path);
+				free(j);
+				return st;
+			}
+			x->dir_made = 1;
+		}
+		unit_path(p, u, rel, sizeof(rel));
+		snprintf(j->path, plen, "%s/%s", p->out, rel);
+	}
+	if (!p->bg_running) {
+		if (pthread_create(&p->bg, NULL, bg_main, p)) {
+			free(j->path);
+			free(j);
+			return cons_error(err, KVT_E_NOMEM, "cannot start a "
+					  "thread");
+		}
+		p->bg_running = true;
+	}
+	/* The job takes the codes; the unit keeps its name and count. */
+	j->u = *u;
+	u->buf = NULL;
+	u->chunks = NULL;
+	u->nbuf = u->capbuf = 0;
+	u->nchunks = u->capchunks = 0;
+	u->handed = 1;
+	if (p->last_unit == ui)
+		p->last_unit = -1;
+	p->buffered -= (uint64_t)j->u.nbuf * sizeof(uint64_t);
+	pthread_mutex_lock(&p->mu);
+	/* Bound the memory of waiting files: wait while they hold more than
+	 * the buffer budget. */
+	while (p->jq_head && p->jq_bytes > p->budget && !p->bg_status)
+		pthread_cond_wait(&p->cv_done, &p->mu);
+	p->jq_bytes += (uint64_t)j->u.nbuf * sizeof(uint64_t);
+	if (p->jq_tail)
+		p->jq_tail->next = j;
+	else
+		p->jq_head = j;
+	p->jq_tail = j;
+	pthread_cond_signal(&p->cv_job);
+	st = p->bg_status;
+	if (st && err)
+		*err = p->bg_err;
+	pthread_mutex_unlock(&p->mu);
+	return st;
+}
+
+static int perfile_process_end(void *priv, const struct kvt_process_info *pi,
+			       struct kvt_error *err)
+{
+	struct perfile *p = priv;
+
+	if (p->per_thread || pi->serial >= p->nprocs ||
+	    p->procs[pi->serial].unit < 0)
+		return 0;
+	return hand_over(p, p->procs[pi->serial].unit, err);
+}
+
+static int perfile_task_end(void *priv, const struct kvt_task_info *ti,
+			    struct kvt_error *err)
+{
+	struct perfile *p = priv;
+
+	if (!p->per_thread || ti->serial >= p->ntasks ||
+	    p->tasks[ti->serial].unit < 0)
+		return 0;
+	return hand_over(p, p->tasks[ti->serial].unit, err);
 }
 
 /* ---- finish: write the files ------------------------------------------------ */
@@ -700,10 +918,20 @@ static int perfile_finish(void *priv, const struct kvt_merge_summary *s,
 	(void)s;
 	if (!path)
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
+	st = bg_finish(p, err);
 	for (i = 0; i < p->nunits && !st; i++) {
 		struct unit *u = &p->units[i];
 
 		unit_path(p, u, rel, sizeof(rel));
+		if (u->handed) {
+			/* written in the background */
+			if (p->archive) {
+				st = archive_add_file(p, rel, u->tmp, err);
+				free(u->tmp);
+				u->tmp = NULL;
+			}
+			continue;
+		}
 		if (p->archive) {
 			st = entry_tmp(p, path, plen, err);
 			if (!st)
@@ -775,9 +1003,13 @@ static void perfile_cleanup(void *priv)
 
 	if (!p)
 		return;
+	bg_finish(p, NULL);
 	for (i = 0; i < p->nunits; i++) {
 		free(p->units[i].buf);
 		free(p->units[i].chunks);
+		if (p->units[i].tmp)
+			unlink(p->units[i].tmp);
+		free(p->units[i].tmp);
 	}
 	for (i = 0; i < p->nprocs; i++)
 		free(p->procs[i].exec);
@@ -790,6 +1022,9 @@ static void perfile_cleanup(void *priv)
 		archive_write_free(p->ar);
 	free(p->tmpdir);
 	free(p->out);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv_job);
+	pthread_cond_destroy(&p->cv_done);
 	free(p);
 }
 
@@ -803,6 +1038,8 @@ const struct kvt_consumer_ops kvt_consumer_per_process = {
 	.process_start = perfile_process_start,
 	.task_start = perfile_task_start,
 	.exec = perfile_exec,
+	.task_end = perfile_task_end,
+	.process_end = perfile_process_end,
 	.refs = perfile_refs,
 	.finish = perfile_finish,
 	.report = perfile_report,
@@ -819,6 +1056,8 @@ const struct kvt_consumer_ops kvt_consumer_per_thread = {
 	.process_start = perfile_process_start,
 	.task_start = perfile_task_start,
 	.exec = perfile_exec,
+	.task_end = perfile_task_end,
+	.process_end = perfile_process_end,
 	.refs = perfile_refs,
 	.finish = perfile_finish,
 	.report = perfile_report,

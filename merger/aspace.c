@@ -77,62 +77,69 @@ void ppool_put(struct ppool *p, uint32_t i)
 	}
 }
 
-/* ---- radix page table -------------------------------------------------------- */
+/* ---- page table ---------------------------------------------------------------- */
 
 void pt_init(struct ptable *t)
 {
 	memset(t, 0, sizeof(*t));
 }
 
-/* Span in virtual pages of one child of a node at level l. */
-static inline uint64_t pt_child_span(int l)
+/* Put leaf under key into slots (mask): key must be absent. */
+static void pt_place(struct pt_slot *slots, uint64_t mask, uint64_t key,
+		     struct pt_leaf *leaf)
 {
-	return 1ULL << (PT_LEAF_BITS + l * PT_NODE_BITS);
+	uint64_t h = pt_hash(key) & mask;
+
+	while (slots[h].leaf)
+		h = (h + 1) & mask;
+	slots[h].key = key;
+	slots[h].leaf = leaf;
+}
+
+/* Rebuild the table with nslots slots (a power of two, above the leaves). */
+static int pt_resize(struct ptable *t, uint64_t nslots)
+{
+	struct pt_slot *ns = calloc(nslots, sizeof(*ns));
+	uint64_t i;
+
+	if (!ns)
+		return -1;
+	for (i = 0; t->slots && i <= t->mask; i++)
+		if (t->slots[i].leaf)
+			pt_place(ns, nslots - 1, t->slots[i].key,
+				 t->slots[i].leaf);
+	mem_add(nslots * sizeof(*ns));
+	if (t->slots)
+		mem_sub((t->mask + 1) * sizeof(*t->slots));
+	free(t->slots);
+	t->slots = ns;
+	t->mask = nslots - 1;
+	return 0;
 }
 
 int64_t pt_set(struct ptable *t, uint64_t vpn, uint32_t idx)
 {
 	uint64_t key = vpn >> PT_LEAF_BITS;
 	struct pt_leaf *leaf;
-	struct pt_node *n;
 	uint32_t *e, old;
-	int l;
 
 	if (t->cache_leaf && t->cache_key == key) {
 		leaf = t->cache_leaf;
 	} else {
-		if (!t->root) {
-			t->root = calloc(1, sizeof(*t->root));
-			if (!t->root)
+		leaf = pt_find_leaf(t, key);
+		if (!leaf) {
+			/* at most half full */
+			if ((!t->slots || (t->leaves + 1) * 2 > t->mask + 1) &&
+			    pt_resize(t, t->slots ? (t->mask + 1) * 2 :
+					 PT_MIN_SLOTS))
 				return -1;
-			mem_add(sizeof(*t->root));
+			leaf = calloc(1, sizeof(*leaf));
+			if (!leaf)
+				return -1;
+			mem_add(sizeof(*leaf));
+			pt_place(t->slots, t->mask, key, leaf);
+			t->leaves++;
 		}
-		n = t->root;
-		for (l = PT_LEVELS - 1; l >= 0; l--) {
-			unsigned int i = (key >> (l * PT_NODE_BITS)) &
-					 (PT_NODE_SIZE - 1);
-
-			if (!n->c[i]) {
-				if (l == 0) {
-					n->c[i] = calloc(1,
-						sizeof(struct pt_leaf));
-					if (n->c[i]) {
-						t->leaves++;
-						mem_add(sizeof(struct pt_leaf));
-					}
-				} else {
-					n->c[i] = calloc(1,
-						sizeof(struct pt_node));
-					if (n->c[i])
-						mem_add(sizeof(struct pt_node));
-				}
-				if (!n->c[i])
-					return -1;
-				n->count++;
-			}
-			n = n->c[i];
-		}
-		leaf = (struct pt_leaf *)n;
 		t->cache_key = key;
 		t->cache_leaf = leaf;
 	}
@@ -146,13 +153,49 @@ int64_t pt_set(struct ptable *t, uint64_t vpn, uint32_t idx)
 	return old;
 }
 
-static void pt_rm_leaf(struct ptable *t, struct pt_leaf *leaf, uint64_t base,
-		       uint64_t lo, uint64_t hi, pt_visit_fn fn, void *ctx)
+/* Remove the slot at i (backward-shift deletion keeps probes short). */
+static void pt_unslot(struct ptable *t, uint64_t i)
 {
-	uint64_t a = lo > base ? lo : base;
-	uint64_t b = hi < base + PT_LEAF_SIZE ? hi : base + PT_LEAF_SIZE;
-	uint64_t v;
+	uint64_t j = i, h;
 
+	for (;;) {
+		j = (j + 1) & t->mask;
+		if (!t->slots[j].leaf)
+			break;
+		h = pt_hash(t->slots[j].key) & t->mask;
+		/* Move j back to i when i lies cyclically in [h, j). */
+		if ((j > i && (h <= i || h > j)) ||
+		    (j < i && (h <= i && h > j))) {
+			t->slots[i] = t->slots[j];
+			i = j;
+		}
+	}
+	t->slots[i].leaf = NULL;
+}
+
+static uint64_t pt_slot_of(const struct ptable *t, uint64_t key)
+{
+	uint64_t h;
+
+	for (h = pt_hash(key) & t->mask; t->slots[h].leaf;
+	     h = (h + 1) & t->mask)
+		if (t->slots[h].key == key)
+			return h;
+	return UINT64_MAX;
+}
+
+/* Remove the entries of the leaf of key in [lo, hi); free it if empty. */
+static void pt_rm_key(struct ptable *t, uint64_t key, uint64_t lo,
+		      uint64_t hi, pt_visit_fn fn, void *ctx)
+{
+	uint64_t i = pt_slot_of(t, key), base = key << PT_LEAF_BITS, a, b, v;
+	struct pt_leaf *leaf;
+
+	if (i == UINT64_MAX)
+		return;
+	leaf = t->slots[i].leaf;
+	a = lo > base ? lo : base;
+	b = hi < base + PT_LEAF_SIZE ? hi : base + PT_LEAF_SIZE;
 	for (v = a; v < b && leaf->count; v++) {
 		uint32_t *e = &leaf->e[v - base];
 
@@ -166,156 +209,143 @@ static void pt_rm_leaf(struct ptable *t, struct pt_leaf *leaf, uint64_t base,
 				fn(ctx, v, idx);
 		}
 	}
+	if (leaf->count)
+		return;
+	if (t->cache_leaf == leaf)
+		t->cache_leaf = NULL;
+	pt_unslot(t, i);
+	mem_sub(sizeof(*leaf));
+	free(leaf);
+	t->leaves--;
 }
 
-/* Returns true when n became empty (the caller frees it). */
-static bool pt_rm_node(struct ptable *t, struct pt_node *n, int l,
-		       uint64_t base, uint64_t lo, uint64_t hi,
-		       pt_visit_fn fn, void *ctx)
+static int cmp_u64(const void *a, const void *b)
 {
-	uint64_t span = pt_child_span(l);
-	uint64_t first = lo > base ? (lo - base) / span : 0;
-	uint64_t last = (hi - 1 - base) / span;
-	uint64_t i;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
-	if (last >= PT_NODE_SIZE)
-		last = PT_NODE_SIZE - 1;
-	for (i = first; i <= last && n->count; i++) {
-		void *c = n->c[i];
-		uint64_t cbase = base + i * span;
-		bool empty;
+	return x < y ? -1 : x > y;
+}
 
-		if (!c)
-			continue;
-		if (l == 0) {
-			struct pt_leaf *leaf = c;
+/* Fewer leaves than slots/8: halve the table (not below PT_MIN_SLOTS). */
+static void pt_shrink(struct ptable *t)
+{
+	uint64_t n = t->mask + 1;
 
-			pt_rm_leaf(t, leaf, cbase, lo, hi, fn, ctx);
-			empty = leaf->count == 0;
-			if (empty) {
-				if (t->cache_leaf == leaf)
-					t->cache_leaf = NULL;
-				t->leaves--;
-			}
-		} else {
-			empty = pt_rm_node(t, c, l - 1, cbase, lo, hi, fn, ctx);
-		}
-		if (empty) {
-			mem_sub(l == 0 ? sizeof(struct pt_leaf) :
-				sizeof(struct pt_node));
-			free(c);
-			n->c[i] = NULL;
-			n->count--;
-		}
+	if (!t->leaves) {
+		mem_sub(n * sizeof(*t->slots));
+		free(t->slots);
+		t->slots = NULL;
+		t->mask = 0;
+		t->cache_leaf = NULL;
+		return;
 	}
-	return n->count == 0;
+	while (n > PT_MIN_SLOTS && t->leaves * 8 < n)
+		n /= 2;
+	if (n != t->mask + 1)
+		pt_resize(t, n);	/* out of memory: keep the big one */
 }
 
 void pt_remove_range(struct ptable *t, uint64_t lo, uint64_t hi,
 		     pt_visit_fn fn, void *ctx)
 {
+	uint64_t k0, k1, k, i, n = 0, *keys;
+
 	if (hi > VPN_LIMIT)
 		hi = VPN_LIMIT;
-	if (!t->root || lo >= hi || !t->entries)
+	if (!t->slots || lo >= hi || !t->entries)
 		return;
-	if (pt_rm_node(t, t->root, PT_LEVELS - 1, 0, lo, hi, fn, ctx)) {
-		mem_sub(sizeof(*t->root));
-		free(t->root);
-		t->root = NULL;
-		t->cache_leaf = NULL;
-	}
-}
-
-static int pt_copy_node(struct ptable *dt, struct pt_node *d,
-			const struct pt_node *s, int l, uint64_t base,
-			pt_visit_fn fn, void *ctx)
-{
-	uint64_t span = pt_child_span(l);
-	unsigned int i, j;
-
-	for (i = 0; i < PT_NODE_SIZE; i++) {
-		if (!s->c[i])
-			continue;
-		if (l == 0) {
-			const struct pt_leaf *sl = s->c[i];
-			struct pt_leaf *dl = malloc(sizeof(*dl));
-
-			if (!dl)
-				return -1;
-			mem_add(sizeof(*dl));
-			memcpy(dl, sl, sizeof(*dl));
-			d->c[i] = dl;
-			d->count++;
-			dt->leaves++;
-			dt->entries += dl->count;
-			if (fn)
-				for (j = 0; j < PT_LEAF_SIZE; j++)
-					if (dl->e[j])
-						fn(ctx, base + i * span + j,
-						   dl->e[j]);
+	k0 = lo >> PT_LEAF_BITS;
+	k1 = (hi - 1) >> PT_LEAF_BITS;
+	if (k1 - k0 < 2 * t->leaves + 16) {
+		/* a small range: look its leaves up */
+		for (k = k0; k <= k1 && t->entries; k++)
+			pt_rm_key(t, k, lo, hi, fn, ctx);
+	} else {
+		/* a range larger than the table: walk the table for the
+		 * leaves it holds, then remove them in vpn order */
+		keys = malloc(t->leaves * sizeof(*keys));
+		if (!keys) {
+			/* no memory: look up every key of the range (slow,
+			 * but right) */
+			for (k = k0; k <= k1 && t->entries; k++)
+				pt_rm_key(t, k, lo, hi, fn, ctx);
 		} else {
-			struct pt_node *dn = calloc(1, sizeof(*dn));
-
-			if (!dn)
-				return -1;
-			mem_add(sizeof(*dn));
-			d->c[i] = dn;
-			d->count++;
-			if (pt_copy_node(dt, dn, s->c[i], l - 1,
-					 base + i * span, fn, ctx))
-				return -1;
+			for (i = 0; i <= t->mask; i++)
+				if (t->slots[i].leaf &&
+				    t->slots[i].key >= k0 &&
+				    t->slots[i].key <= k1)
+					keys[n++] = t->slots[i].key;
+			qsort(keys, n, sizeof(*keys), cmp_u64);
+			for (i = 0; i < n; i++)
+				pt_rm_key(t, keys[i], lo, hi, fn, ctx);
+			free(keys);
 		}
 	}
-	return 0;
+	if (t->leaves * 8 < t->mask + 1 &&
+	    (t->mask + 1 > PT_MIN_SLOTS || !t->leaves))
+		pt_shrink(t);
 }
 
 int pt_copy(struct ptable *dst, const struct ptable *src, pt_visit_fn fn,
 	    void *ctx)
 {
+	uint64_t i;
+	unsigned int j;
+
 	pt_init(dst);
-	if (!src->root)
+	if (!src->slots)
 		return 0;
-	dst->root = calloc(1, sizeof(*dst->root));
-	if (!dst->root)
+	/* the same size: every leaf lands in the same slot */
+	dst->slots = calloc(src->mask + 1, sizeof(*dst->slots));
+	if (!dst->slots)
 		return -1;
-	mem_add(sizeof(*dst->root));
-	return pt_copy_node(dst, dst->root, src->root, PT_LEVELS - 1, 0, fn,
-			    ctx);
-}
+	dst->mask = src->mask;
+	mem_add((dst->mask + 1) * sizeof(*dst->slots));
+	for (i = 0; i <= src->mask; i++) {
+		const struct pt_leaf *sl = src->slots[i].leaf;
+		struct pt_leaf *dl;
+		uint64_t base;
 
-/* Frees a (possibly partly copied) tree, visiting its entries. */
-static void pt_free_node(struct ptable *t, struct pt_node *n, int l,
-			 uint64_t base, pt_visit_fn fn, void *ctx)
-{
-	uint64_t span = pt_child_span(l);
-	unsigned int i, j;
-
-	for (i = 0; i < PT_NODE_SIZE; i++) {
-		if (!n->c[i])
+		if (!sl)
 			continue;
-		if (l == 0) {
-			struct pt_leaf *leaf = n->c[i];
-
+		dl = malloc(sizeof(*dl));
+		if (!dl)
+			return -1;
+		mem_add(sizeof(*dl));
+		memcpy(dl, sl, sizeof(*dl));
+		dst->slots[i].key = src->slots[i].key;
+		dst->slots[i].leaf = dl;
+		dst->leaves++;
+		dst->entries += dl->count;
+		base = src->slots[i].key << PT_LEAF_BITS;
+		if (fn)
 			for (j = 0; j < PT_LEAF_SIZE; j++)
-				if (leaf->e[j] && fn)
-					fn(ctx, base + i * span + j,
-					   leaf->e[j]);
-		} else {
-			pt_free_node(t, n->c[i], l - 1, base + i * span, fn,
-				     ctx);
-		}
-		mem_sub(l == 0 ? sizeof(struct pt_leaf) :
-			sizeof(struct pt_node));
-		free(n->c[i]);
+				if (dl->e[j])
+					fn(ctx, base + j, dl->e[j]);
 	}
+	return 0;
 }
 
 void pt_destroy(struct ptable *t, pt_visit_fn fn, void *ctx)
 {
-	if (t->root) {
-		pt_free_node(t, t->root, PT_LEVELS - 1, 0, fn, ctx);
-		mem_sub(sizeof(*t->root));
-		free(t->root);
+	uint64_t i;
+	unsigned int j;
+
+	for (i = 0; t->slots && i <= t->mask; i++) {
+		struct pt_leaf *leaf = t->slots[i].leaf;
+		uint64_t base = t->slots[i].key << PT_LEAF_BITS;
+
+		if (!leaf)
+			continue;
+		for (j = 0; j < PT_LEAF_SIZE; j++)
+			if (leaf->e[j] && fn)
+				fn(ctx, base + j, leaf->e[j]);
+		mem_sub(sizeof(*leaf));
+		free(leaf);
+	}
+	if (t->slots) {
+		mem_sub((t->mask + 1) * sizeof(*t->slots));
+		free(t->slots);
 	}
 	pt_init(t);
 }

@@ -7,8 +7,8 @@
  * Memory grows with live pages, live mappings and live tasks only:
  *   - a private page is 16 bytes in one pool (refcounted by the address
  *     spaces that hold it: shared after fork until written);
- *   - an address space maps virtual page -> private page through a radix
- *     table with 64-entry leaves (4-byte pool indexes);
+ *   - an address space maps virtual page -> private page through leaves
+ *     of 32 pages (4-byte pool indexes) in a hash table of its own;
  *   - mappings are ranges [start, end) of virtual pages in a sorted array
  *     (adjacent compatible ranges are merged, as Linux merges VMAs);
  *   - each file or shmem object keeps its referenced pages in its own open
@@ -73,27 +73,36 @@ static inline struct ppage *ppool_get(struct ppool *p, uint32_t i)
 	return &p->v[i];
 }
 
-/* ---- radix page table: virtual page -> private page index ----------------- */
+/* ---- page table: virtual page -> private page index ------------------------ */
 
-#define PT_LEAF_BITS	6
+/*
+ * Leaves of PT_LEAF_SIZE consecutive virtual pages (4-byte pool indexes),
+ * found through an open-addressing hash table keyed by vpn >> PT_LEAF_BITS
+ * (linear probing, backward-shift deletion) that grows and shrinks with the
+ * leaves.  An address space costs its leaves and 16 bytes a slot (at most
+ * twice the leaves, 16 slots at least), nothing per level of an address
+ * range: a process with pages at 0x400000, 0x55..., 0x7f... and 0x7ffc...
+ * pays for those leaves only.  A last-leaf cache serves runs of references
+ * to one leaf.
+ */
+#define PT_LEAF_BITS	5
 #define PT_LEAF_SIZE	(1u << PT_LEAF_BITS)
-#define PT_NODE_BITS	9
-#define PT_NODE_SIZE	(1u << PT_NODE_BITS)
-#define PT_LEVELS	5	/* interior levels: 6 + 5 * 9 = 51 bits */
+#define PT_MIN_SLOTS	16
 
 struct pt_leaf {
 	uint32_t count;
 	uint32_t e[PT_LEAF_SIZE];
 };
 
-struct pt_node {
-	uint32_t count;
-	void *c[PT_NODE_SIZE];
+struct pt_slot {
+	uint64_t key;		/* vpn >> PT_LEAF_BITS */
+	struct pt_leaf *leaf;	/* NULL: empty slot */
 };
 
 struct ptable {
-	struct pt_node *root;
-	uint64_t cache_key;		/* vpn >> PT_LEAF_BITS of cache_leaf */
+	struct pt_slot *slots;	/* NULL until the first entry */
+	uint64_t mask;		/* slots - 1 */
+	uint64_t cache_key;	/* vpn >> PT_LEAF_BITS of cache_leaf */
 	struct pt_leaf *cache_leaf;
 	uint64_t entries;
 	uint64_t leaves;
@@ -102,29 +111,42 @@ struct ptable {
 /* Called for every entry a range operation removes. */
 typedef void (*pt_visit_fn)(void *ctx, uint64_t vpn, uint32_t idx);
 
+static inline uint64_t pt_hash(uint64_t key)
+{
+	/* Fibonacci hashing: keys are dense runs of integers */
+	return (key * 0x9e3779b97f4a7c15ULL) >> 20;
+}
+
+/* The leaf of key, or NULL. */
+static inline struct pt_leaf *pt_find_leaf(const struct ptable *t,
+					   uint64_t key)
+{
+	uint64_t h;
+
+	if (!t->slots)
+		return NULL;
+	for (h = pt_hash(key) & t->mask; t->slots[h].leaf;
+	     h = (h + 1) & t->mask)
+		if (t->slots[h].key == key)
+			return t->slots[h].leaf;
+	return NULL;
+}
+
 void pt_init(struct ptable *t);
 /* The private page index at vpn, 0 if none. */
 static inline uint32_t pt_get(struct ptable *t, uint64_t vpn)
 {
 	uint64_t key = vpn >> PT_LEAF_BITS;
-	struct pt_node *n;
-	void *p;
-	int l;
+	struct pt_leaf *leaf;
 
 	if (t->cache_leaf && t->cache_key == key)
 		return t->cache_leaf->e[vpn & (PT_LEAF_SIZE - 1)];
-	n = t->root;
-	if (!n)
+	leaf = pt_find_leaf(t, key);
+	if (!leaf)
 		return 0;
-	for (l = PT_LEVELS - 1; l >= 0; l--) {
-		p = n->c[(key >> (l * PT_NODE_BITS)) & (PT_NODE_SIZE - 1)];
-		if (!p)
-			return 0;
-		n = p;
-	}
 	t->cache_key = key;
-	t->cache_leaf = (struct pt_leaf *)n;
-	return t->cache_leaf->e[vpn & (PT_LEAF_SIZE - 1)];
+	t->cache_leaf = leaf;
+	return leaf->e[vpn & (PT_LEAF_SIZE - 1)];
 }
 /* Set vpn to idx (!= 0), replacing nothing (the slot must be empty) or the
  * old index (returned, for the caller to put).  -1 when out of memory. */
@@ -133,10 +155,10 @@ int64_t pt_set(struct ptable *t, uint64_t vpn, uint32_t idx);
 void pt_remove_range(struct ptable *t, uint64_t lo, uint64_t hi,
 		     pt_visit_fn fn, void *ctx);
 /* Copy src into the empty dst, calling fn for each entry copied.  -1 when
- * out of memory (dst then holds a prefix: destroy it). */
+ * out of memory (dst then holds a part: destroy it). */
 int pt_copy(struct ptable *dst, const struct ptable *src, pt_visit_fn fn,
 	    void *ctx);
-/* Remove everything (fn per entry) and free the nodes. */
+/* Remove everything (fn per entry) and free the table. */
 void pt_destroy(struct ptable *t, pt_visit_fn fn, void *ctx);
 
 /* ---- page-cache objects: files and shmem ----------------------------------- */
@@ -200,10 +222,18 @@ struct vma {
 	uint8_t kind;
 };
 
+/* Lookup cache: recent hits by 256 KiB window of the address. */
+#define VS_CACHE	16
+#define VS_CACHE_SHIFT	6
+
 struct vmaset {
 	struct vma *v;
 	size_t n, cap;
 	size_t last;		/* last hit */
+	/* Indexes of recent hits.  An index goes stale when mappings change,
+	 * which is harmless: a hit is checked against the range, and
+	 * mappings never overlap. */
+	uint32_t hc[VS_CACHE];
 };
 
 void vs_init(struct vmaset *s);
@@ -211,11 +241,16 @@ void vs_free(struct vmaset *s);
 /* The mapping holding vpn, or NULL. */
 static inline struct vma *vs_find(struct vmaset *s, uint64_t vpn)
 {
-	size_t lo, hi, mid;
+	size_t lo, hi, mid, c;
 
 	if (s->last < s->n && s->v[s->last].start <= vpn &&
 	    vpn < s->v[s->last].end)
 		return &s->v[s->last];
+	c = s->hc[(vpn >> VS_CACHE_SHIFT) & (VS_CACHE - 1)];
+	if (c < s->n && s->v[c].start <= vpn && vpn < s->v[c].end) {
+		s->last = c;
+		return &s->v[c];
+	}
 	lo = 0;
 	hi = s->n;
 	while (lo < hi) {
@@ -227,6 +262,7 @@ static inline struct vma *vs_find(struct vmaset *s, uint64_t vpn)
 	}
 	if (lo < s->n && s->v[lo].start <= vpn) {
 		s->last = lo;
+		s->hc[(vpn >> VS_CACHE_SHIFT) & (VS_CACHE - 1)] = (uint32_t)lo;
 		return &s->v[lo];
 	}
 	return NULL;

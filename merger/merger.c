@@ -15,6 +15,8 @@
 
 struct task;
 
+#define TLB_SIZE	256	/* a power of two */
+
 struct process {
 	struct kvt_process_info info;
 	uint32_t refs;		/* live tasks + temporary holds */
@@ -52,6 +54,20 @@ struct merger {
 
 	struct kvt_ref *batch;
 	size_t nbatch;
+
+	/* Resolved references, by (address space, virtual page): valid while
+	 * gen has not changed (every kernel event changes it), and for a
+	 * write only when write_ok (the write changes nothing: a private page
+	 * with one holder, or a shared mapping). */
+	struct tlb_ent {
+		const struct aspace *as;
+		uint64_t vpn;
+		uint64_t page;
+		uint64_t gen;
+		uint8_t named;
+		uint8_t write_ok;
+	} tlb[TLB_SIZE];
+	uint64_t gen;
 
 	/* mremap scratch: entries taken out of a page table */
 	struct mv_ent { uint64_t vpn; uint32_t idx; } *mv;
@@ -590,6 +606,7 @@ static void do_mremap(struct merger *m, const struct kvt_rec *r)
 
 static void apply_kernel(struct merger *m, const struct kvt_rec *r)
 {
+	m->gen++;	/* every resolved reference may change */
 	switch (r->type) {
 	case KVT_REC_CLONE:
 		do_clone(m, r);
@@ -708,11 +725,31 @@ static struct mobj *vma_obj(struct merger *m, struct vma *v)
 	return v->obj;
 }
 
-static void resolve_vm(struct merger *m, struct task *t, uint64_t addr,
-		       bool write, struct kvt_ref *ref)
+static inline struct tlb_ent *tlb_slot(struct merger *m,
+				       const struct aspace *as, uint64_t vpn)
 {
-	struct aspace *as = t->as;
-	uint64_t vpn = addr >> PAGE_SHIFT;
+	uint64_t h = (vpn ^ ((uintptr_t)as >> 4)) * 0x9e3779b97f4a7c15ULL;
+
+	return &m->tlb[h >> (64 - 8) & (TLB_SIZE - 1)];
+}
+
+static inline void tlb_fill(struct merger *m, const struct aspace *as,
+			    uint64_t vpn, const struct kvt_ref *ref,
+			    bool write_ok)
+{
+	struct tlb_ent *e = tlb_slot(m, as, vpn);
+
+	e->as = as;
+	e->vpn = vpn;
+	e->page = ref->page;
+	e->named = ref->named;
+	e->write_ok = write_ok;
+	e->gen = m->gen;
+}
+
+static void resolve_vm_slow(struct merger *m, struct aspace *as,
+			    uint64_t vpn, bool write, struct kvt_ref *ref)
+{
 	struct vma *v = vs_find(&as->vs, vpn);
 	uint32_t idx;
 
@@ -729,14 +766,18 @@ static void resolve_vm(struct merger *m, struct task *t, uint64_t addr,
 		if (idx) {
 			struct ppage *pg = ppool_get(&m->pool, idx);
 
-			if (write && pg->holders > 1) {
+			bool one = pg->holders == 1;
+
+			if (write && !one) {
 				ref->page = new_private(m, as, vpn);
 				ref->flags |= KVT_REF_NEW_PAGE | KVT_REF_COW;
 				m->s.cow_copies++;
+				one = true;
 			} else {
 				ref->page = pg->num;
 			}
 			ref->named = KVT_NAMED_ANON;
+			tlb_fill(m, as, vpn, ref, one);
 			return;
 		}
 		if (v->kind == VMA_ANON || write) {
@@ -747,16 +788,38 @@ static void resolve_vm(struct merger *m, struct task *t, uint64_t addr,
 				ref->flags |= KVT_REF_COW;
 				m->s.cow_copies++;
 			}
+			tlb_fill(m, as, vpn, ref, true);
 			return;
 		}
-		/* A read of a page not copied yet reaches the object. */
-		__attribute__((fallthrough));
+		/* A read of a page not copied yet reaches the object (a
+		 * write would copy it). */
+		ref->page = obj_page(m, vma_obj(m, v),
+				     v->pgoff + (vpn - v->start), ref);
+		tlb_fill(m, as, vpn, ref, false);
+		return;
 	case VMA_FILE_SHARED:
 	case VMA_SHMEM:
 		ref->page = obj_page(m, vma_obj(m, v),
 				     v->pgoff + (vpn - v->start), ref);
+		tlb_fill(m, as, vpn, ref, true);
 		return;
 	}
+}
+
+static inline void resolve_vm(struct merger *m, struct task *t, uint64_t addr,
+			      bool write, struct kvt_ref *ref)
+{
+	struct aspace *as = t->as;
+	uint64_t vpn = addr >> PAGE_SHIFT;
+	const struct tlb_ent *e = tlb_slot(m, as, vpn);
+
+	if (e->gen == m->gen && e->as == as && e->vpn == vpn &&
+	    (!write || e->write_ok)) {
+		ref->page = e->page;
+		ref->named = e->named;
+		return;
+	}
+	resolve_vm_slow(m, as, vpn, write, ref);
 }
 
 static void apply_ref(struct merger *m, const struct kvt_rec *r)
@@ -773,7 +836,10 @@ static void apply_ref(struct merger *m, const struct kvt_rec *r)
 		     (unsigned long long)r->u.ref.addr);
 		return;
 	}
-	t = task_get(m, r->tid, r->seq);
+	if (m->last_task && m->last_tid == r->tid)
+		t = m->last_task;
+	else
+		t = task_get(m, r->tid, r->seq);
 	if (m->nbatch == MERGER_BATCH && merger_flush(m, m->err))
 		return;
 	ref = &m->batch[m->nbatch];
@@ -830,6 +896,7 @@ struct merger *merger_new(const struct kvt_consumer_ops *ops, void *priv,
 	m->priv = priv;
 	m->log = log;
 	m->max_warn_msgs = max_warn_msgs;
+	m->gen = 1;
 	m->batch = malloc(MERGER_BATCH * sizeof(*m->batch));
 	if (!m->batch || ppool_init(&m->pool) || mobj_table_init(&m->objs)) {
 		merger_free(m);

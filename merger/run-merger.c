@@ -333,6 +333,30 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static double tv_s(const struct timeval *tv)
+{
+	return (double)tv->tv_sec + tv->tv_usec / 1e6;
+}
+
+/* This thread's time on a CPU and waiting for one (runnable, not running),
+ * in seconds, from /proc/thread-self/schedstat; false if unavailable. */
+static bool sched_times(double *run, double *queued)
+{
+	unsigned long long a, b;
+	FILE *f = fopen("/proc/thread-self/schedstat", "r");
+	int n;
+
+	if (!f)
+		return false;
+	n = fscanf(f, "%llu %llu", &a, &b);
+	fclose(f);
+	if (n != 2)
+		return false;
+	*run = a / 1e9;
+	*queued = b / 1e9;
+	return true;
+}
+
 static void input_bytes(struct kvt_pair *p, uint64_t *in, uint64_t *size)
 {
 	static const int sks[2] = { KVT_SK_KERNEL, KVT_SK_REFS };
@@ -447,8 +471,10 @@ int main(int argc, char **argv)
 	unsigned int nvals = 0, i, maxwarn = 20;
 	int version = -1, st, input_failed = 0;
 	uint64_t records = 0, next_check = 1 << 16;
-	double t0, tlast;
-	struct rusage ru;
+	double t0, tlast, t_in = 0, t_feed = 0, ta, tb;
+	double run0 = 0, queued0 = 0, run1, queued1;
+	bool have_sched;
+	struct rusage ru, rt;
 
 	okeys = calloc((size_t)argc, sizeof(*okeys));
 	ovals = calloc((size_t)argc, sizeof(*ovals));
@@ -625,11 +651,17 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	have_sched = sched_times(&run0, &queued0);
 	t0 = tlast = now_s();
 	for (;;) {
 		const struct kvt_rec *recs;
 		int from;
-		ssize_t n = kvt_pair_next_run(pair, &recs, &from, &err);
+		ssize_t n;
+
+		ta = now_s();
+		n = kvt_pair_next_run(pair, &recs, &from, &err);
+		tb = now_s();
+		t_in += tb - ta;
 
 		if (n < 0) {
 			fprintf(stderr, "%srun-merger: %s\n",
@@ -641,6 +673,7 @@ int main(int argc, char **argv)
 		if (n == 0)
 			break;
 		st = merger_feed(m, recs, (size_t)n, &err);
+		t_feed += now_s() - tb;
 		if (st) {
 			fprintf(stderr, "%srun-merger: %s: %s\n",
 				show_progress ? "\n" : "", ops->name, err.msg);
@@ -700,11 +733,29 @@ int main(int argc, char **argv)
 
 		merger_live(m, &live);
 		getrusage(RUSAGE_SELF, &ru);
+		getrusage(RUSAGE_THREAD, &rt);
 		fprintf(stderr, "input-records: %" PRIu64 "\n", records);
 		fprintf(stderr, "seconds: %.3f\n", t);
 		fprintf(stderr, "references-per-second: %.0f\n",
 			t > 0 ? sum.references / t : 0.0);
 		fprintf(stderr, "peak-rss-kb: %ld\n", ru.ru_maxrss);
+		fprintf(stderr, "cpu-seconds: %.3f\n", tv_s(&ru.ru_utime) +
+			tv_s(&ru.ru_stime));
+		fprintf(stderr, "main-thread-cpu-seconds: %.3f\n",
+			tv_s(&rt.ru_utime) + tv_s(&rt.ru_stime));
+		fprintf(stderr, "input-wait-seconds: %.3f\n", t_in);
+		fprintf(stderr, "merge-seconds: %.3f\n", t_feed);
+		if (have_sched && sched_times(&run1, &queued1)) {
+			/* the main thread's wall time: running, runnable but
+			 * waiting for a CPU (other load), or blocked (waiting
+			 * for the reader or writer threads, or I/O) */
+			fprintf(stderr, "main-thread-running-seconds: %.3f\n",
+				run1 - run0);
+			fprintf(stderr, "main-thread-runnable-seconds: %.3f\n",
+				queued1 - queued0);
+			fprintf(stderr, "main-thread-blocked-seconds: %.3f\n",
+				t - (run1 - run0) - (queued1 - queued0));
+		}
 		fprintf(stderr, "live-tasks-at-end: %" PRIu64 "\n",
 			live.tasks);
 	}

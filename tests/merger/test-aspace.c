@@ -156,7 +156,7 @@ static void test_radix(void **state)
 	assert_int_equal(p.live, 501);
 	pt_remove_range(&t, 0, VPN_LIMIT, count_put, &p);
 	assert_int_equal(t.entries, 0);
-	assert_null(t.root);
+	assert_null(t.slots);
 	assert_int_equal(p.live, 0);
 	/* Freed slots are reused. */
 	i = ppool_new(&p, 7);
