@@ -66,6 +66,7 @@ struct unit {
 	struct chunk *chunks;
 	uint32_t nchunks, capchunks;
 	uint8_t handed;		/* given to the background writer */
+	uint64_t job_no;	/* then its place in the writer's queue */
 	char *tmp;		/* archive: its temporary file, once written */
 };
 
@@ -73,6 +74,7 @@ struct unit {
 struct job {
 	struct unit u;		/* its codes (the job owns buf and chunks) */
 	char *path;		/* where to write it */
+	uint64_t no;		/* its number, from 1 */
 	struct job *next;
 };
 
@@ -128,6 +130,9 @@ struct perfile {
 	int bg_status;		/* its first failure */
 	struct kvt_error bg_err;
 	uint64_t bg_files;
+	uint64_t bg_queued;	/* jobs queued so far */
+	uint8_t *jdone;		/* by job number: its file is written */
+	uint64_t capjdone;
 };
 
 static int grow(void **v, uint64_t *cap, uint64_t need, size_t size)
@@ -469,49 +474,69 @@ static int perfile_refs(void *priv, const struct kvt_ref *refs, size_t n,
 
 /* ---- the background writer ------------------------------------------------ */
 
+/* Take the first queued job and write its file; called with p->mu held
+ * (released while writing).  false when the queue is empty. */
+static bool run_job(struct perfile *p)
+{
+	struct job *j = p->jq_head;
+	struct kvt_error e;
+	uint64_t bytes;
+	int st = 0;
+
+	if (!j)
+		return false;
+	p->jq_head = j->next;
+	if (!p->jq_head)
+		p->jq_tail = NULL;
+	bytes = (uint64_t)j->u.nbuf * sizeof(uint64_t);
+	if (!p->bg_status) {
+		pthread_mutex_unlock(&p->mu);
+		st = write_unit(p, &j->u, j->path, &e);
+		if (st && p->archive)
+			unlink(j->path);
+		pthread_mutex_lock(&p->mu);
+		if (st && !p->bg_status) {
+			p->bg_status = st;
+			p->bg_err = e;
+		}
+		if (!st)
+			p->bg_files++;
+	}
+	p->jq_bytes -= bytes;
+	p->jdone[j->no] = 1;
+	pthread_cond_broadcast(&p->cv_done);
+	free(j->u.buf);
+	free(j->u.chunks);
+	free(j->path);
+	free(j);
+	return true;
+}
+
 static void *bg_main(void *arg)
 {
 	struct perfile *p = arg;
-	struct kvt_error e;
 
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		struct job *j = p->jq_head;
-		uint64_t bytes;
-		int st = 0;
-
-		if (!j) {
-			if (p->bg_stop)
-				break;
-			pthread_cond_wait(&p->cv_job, &p->mu);
+		if (run_job(p))
 			continue;
-		}
-		p->jq_head = j->next;
-		if (!p->jq_head)
-			p->jq_tail = NULL;
-		bytes = (uint64_t)j->u.nbuf * sizeof(uint64_t);
-		if (!p->bg_status) {
-			pthread_mutex_unlock(&p->mu);
-			st = write_unit(p, &j->u, j->path, &e);
-			if (st && p->archive)
-				unlink(j->path);
-			pthread_mutex_lock(&p->mu);
-			if (st && !p->bg_status) {
-				p->bg_status = st;
-				p->bg_err = e;
-			}
-			if (!st)
-				p->bg_files++;
-		}
-		p->jq_bytes -= bytes;
-		pthread_cond_broadcast(&p->cv_done);
-		free(j->u.buf);
-		free(j->u.chunks);
-		free(j->path);
-		free(j);
+		if (p->bg_stop)
+			break;
+		pthread_cond_wait(&p->cv_job, &p->mu);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
+}
+
+/* The caller writes queued files too, until the queue is empty. */
+static void bg_help(struct perfile *p)
+{
+	if (!p->bg_running)
+		return;
+	pthread_mutex_lock(&p->mu);
+	while (run_job(p))
+		;
+	pthread_mutex_unlock(&p->mu);
 }
 
 /* Stop the background writer after its queue; its first failure. */
@@ -530,6 +555,21 @@ static int bg_finish(struct perfile *p, struct kvt_error *err)
 	st = p->bg_status;
 	if (st && err)
 		*err = p->bg_err;
+	return st;
+}
+
+/* Wait until the background writer has done job number n; its status. */
+static int bg_wait(struct perfile *p, uint64_t n, struct kvt_error *err)
+{
+	int st;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->jdone[n] && !p->bg_status)
+		pthread_cond_wait(&p->cv_done, &p->mu);
+	st = p->bg_status;
+	if (st && err)
+		*err = p->bg_err;
+	pthread_mutex_unlock(&p->mu);
 	return st;
 }
 
@@ -603,6 +643,7 @@ static int hand_over(struct perfile *p, int64_t ui, struct kvt_error *err)
 	u->nbuf = u->capbuf = 0;
 	u->nchunks = u->capchunks = 0;
 	u->handed = 1;
+	u->job_no = ++p->bg_queued;
 	if (p->last_unit == ui)
 		p->last_unit = -1;
 	p->buffered -= (uint64_t)j->u.nbuf * sizeof(uint64_t);
@@ -611,6 +652,15 @@ static int hand_over(struct perfile *p, int64_t ui, struct kvt_error *err)
 	 * the buffer budget. */
 	while (p->jq_head && p->jq_bytes > p->budget && !p->bg_status)
 		pthread_cond_wait(&p->cv_done, &p->mu);
+	if (grow((void **)&p->jdone, &p->capjdone, u->job_no + 1, 1)) {
+		pthread_mutex_unlock(&p->mu);
+		free(j->u.buf);
+		free(j->u.chunks);
+		free(j->path);
+		free(j);
+		return cons_error(err, KVT_E_NOMEM, "out of memory");
+	}
+	j->no = u->job_no;
 	p->jq_bytes += (uint64_t)j->u.nbuf * sizeof(uint64_t);
 	if (p->jq_tail)
 		p->jq_tail->next = j;
@@ -913,12 +963,15 @@ static int perfile_finish(void *priv, const struct kvt_merge_summary *s,
 	size_t plen = strlen(p->out) + strlen(p->tmpdir) + 256;
 	char *path = malloc(plen), rel[128];
 	uint64_t i;
-	int st = 0;
+	int st = 0, bst;
 
 	(void)s;
 	if (!path)
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
-	st = bg_finish(p, err);
+	/* Files that ended: written by the background writer and this
+	 * thread together; then the files of what is still alive; archive
+	 * entries go in in creation order. */
+	bg_help(p);
 	for (i = 0; i < p->nunits && !st; i++) {
 		struct unit *u = &p->units[i];
 
@@ -926,6 +979,9 @@ static int perfile_finish(void *priv, const struct kvt_merge_summary *s,
 		if (u->handed) {
 			/* written in the background */
 			if (p->archive) {
+				st = bg_wait(p, u->job_no, err);
+				if (st)
+					break;	/* cleanup removes u->tmp */
 				st = archive_add_file(p, rel, u->tmp, err);
 				free(u->tmp);
 				u->tmp = NULL;
@@ -966,6 +1022,9 @@ static int perfile_finish(void *priv, const struct kvt_merge_summary *s,
 		u->buf = NULL;
 		u->nbuf = 0;
 	}
+	bst = bg_finish(p, st ? NULL : err);
+	if (!st)
+		st = bst;
 	if (!st) {
 		if (p->archive) {
 			st = entry_tmp(p, path, plen, err);
@@ -1014,6 +1073,7 @@ static void perfile_cleanup(void *priv)
 	for (i = 0; i < p->nprocs; i++)
 		free(p->procs[i].exec);
 	free(p->units);
+	free(p->jdone);
 	free(p->procs);
 	free(p->tasks);
 	if (p->spill_fd >= 0)

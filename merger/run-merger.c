@@ -357,6 +357,24 @@ static bool sched_times(double *run, double *queued)
 	return true;
 }
 
+/* Anonymous memory of this process now, in KiB (RssAnon: the input files
+ * that libkvt maps are file pages, counted in peak-rss-kb but not here);
+ * 0 if unknown. */
+static long rss_anon_kb(void)
+{
+	char line[128];
+	long kb = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssAnon: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
 static void input_bytes(struct kvt_pair *p, uint64_t *in, uint64_t *size)
 {
 	static const int sks[2] = { KVT_SK_KERNEL, KVT_SK_REFS };
@@ -470,7 +488,8 @@ int main(int argc, char **argv)
 	int text = 0, show_progress = isatty(2), c, nopt = 0, ex = EXIT_OK;
 	unsigned int nvals = 0, i, maxwarn = 20;
 	int version = -1, st, input_failed = 0;
-	uint64_t records = 0, next_check = 1 << 16;
+	uint64_t records = 0, next_check = 1 << 16, next_rss = 1 << 20;
+	long anon_kb = 0, a_kb;
 	double t0, tlast, t_in = 0, t_feed = 0, ta, tb;
 	double run0 = 0, queued0 = 0, run1, queued1;
 	bool have_sched;
@@ -681,6 +700,12 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		records += (uint64_t)n;
+		if (records >= next_rss) {
+			next_rss = records + (1 << 20);
+			a_kb = rss_anon_kb();
+			if (a_kb > anon_kb)
+				anon_kb = a_kb;
+		}
 		if (show_progress && records >= next_check) {
 			double t = now_s();
 
@@ -739,6 +764,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "references-per-second: %.0f\n",
 			t > 0 ? sum.references / t : 0.0);
 		fprintf(stderr, "peak-rss-kb: %ld\n", ru.ru_maxrss);
+		a_kb = rss_anon_kb();
+		if (a_kb > anon_kb)
+			anon_kb = a_kb;
+		/* sampled every 2^20 records and at the end */
+		fprintf(stderr, "peak-rss-anon-kb: %ld\n", anon_kb);
 		fprintf(stderr, "cpu-seconds: %.3f\n", tv_s(&ru.ru_utime) +
 			tv_s(&ru.ru_stime));
 		fprintf(stderr, "main-thread-cpu-seconds: %.3f\n",
