@@ -2,12 +2,13 @@
 /*
  * readbench - how fast libkvt reads a stream.
  *
- *   readbench [--threads N] [--no-verify] [--repeat R] FILE...
+ *   readbench [--threads N] [--no-verify] [--repeat R] [--full] FILE...
  *
  * Opens each FILE with kvt_reader_open (N decoding threads) and loops
  * kvt_reader_next_batch to the end, counting records and folding their
  * sequence numbers and payloads into a check value (so that every record is
- * looked at).  Prints one line per FILE of key=value pairs:
+ * looked at; with --full, every field and string of every record, so that
+ * two builds of libkvt can be compared).  Prints one line per FILE of key=value pairs:
  *
  *   file=F codec=C threads=N records=R blocks=B bytes-in=I bytes-raw=D
  *   seconds=S cpu-seconds=C main-cpu-seconds=M records-per-s=X
@@ -22,6 +23,7 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +67,30 @@ static double thread_cpu_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static bool full;
+
+/* Every field of r, its string and its whole union, folded into h. */
+static uint64_t fold_full(uint64_t h, const struct kvt_rec *r)
+{
+	uint64_t w[sizeof(r->u) / 8 + 4];
+	size_t i;
+
+	memcpy(w, &r->u, sizeof(r->u));
+	w[sizeof(r->u) / 8] = r->type | (uint64_t)r->has << 8 |
+			      (uint64_t)r->tid << 32;
+	w[sizeof(r->u) / 8 + 1] = r->seq;
+	w[sizeof(r->u) / 8 + 2] = r->ts;
+	w[sizeof(r->u) / 8 + 3] = r->cpu | (uint64_t)r->str_len << 32;
+	for (i = 0; i < sizeof(w) / 8; i++)
+		h = (h ^ w[i]) * 0x100000001b3ULL;
+	if (r->str)
+		for (i = 0; i <= r->str_len; i++)	/* the NUL too */
+			h = (h ^ (uint8_t)r->str[i]) * 0x100000001b3ULL;
+	else
+		h = (h ^ 0x5a5a) * 0x100000001b3ULL;
+	return h;
+}
+
 static int read_once(const char *path, const struct kvt_reader_opts *o,
 		     struct result *res)
 {
@@ -81,9 +107,14 @@ static int read_once(const char *path, const struct kvt_reader_opts *o,
 		return 1;
 	}
 	while ((k = kvt_reader_next_batch(r, &recs, &err)) > 0) {
-		for (ssize_t i = 0; i < k; i++)
-			check = (check ^ recs[i].seq) * 0x100000001b3ULL +
-				recs[i].u.fs.dev;
+		if (full)
+			for (ssize_t i = 0; i < k; i++)
+				check = fold_full(check, &recs[i]);
+		else
+			for (ssize_t i = 0; i < k; i++)
+				check = (check ^ recs[i].seq) *
+						0x100000001b3ULL +
+					recs[i].u.fs.dev;
 		n += (uint64_t)k;
 	}
 	if (k < 0) {
@@ -112,7 +143,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: readbench [--threads N] [--no-verify] [--repeat R] "
-		"FILE...\n");
+		"[--full] FILE...\n");
 }
 
 int main(int argc, char **argv)
@@ -121,6 +152,7 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "no-verify", no_argument, NULL, 'V' },
 		{ "repeat", required_argument, NULL, 'r' },
+		{ "full", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -152,6 +184,9 @@ int main(int argc, char **argv)
 					"number in [1, 100]\n", optarg);
 				return 2;
 			}
+			break;
+		case 'f':
+			full = true;
 			break;
 		case 'h':
 			usage(stdout);

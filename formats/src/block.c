@@ -4,6 +4,7 @@
  * "Records"): validation, encoding, decoding; block header parsing and the
  * block checksum.
  */
+#include <endian.h>
 #include <stdlib.h>
 
 #define XXH_STATIC_LINKING_ONLY
@@ -413,6 +414,137 @@ static int get_u32(const uint8_t **pp, const uint8_t *end, uint32_t *v)
 	return 0;
 }
 
+/* ---- the fast path of references -------------------------------------------- */
+
+_Static_assert(KVT_HAS_TS == KVT_EXT_TS && KVT_HAS_CPU == KVT_EXT_CPU,
+	       "the ext presence bits are the record's has bits");
+
+/* Bytes a fast-path record may look at from its tag on. */
+#define FAST_WINDOW 32
+#ifndef PREFETCH_AHEAD
+#define PREFETCH_AHEAD 1024
+#endif
+
+static inline uint64_t load_le64(const uint8_t *p)
+{
+	uint64_t x;
+
+	memcpy(&x, p, sizeof(x));
+	return le64toh(x);
+}
+
+/*
+ * The varint whose first byte is the low byte of x (8 bytes loaded from
+ * the input), without branches: *len is its size in bytes; *ok is 0 when
+ * it is longer than 8 bytes (then the value is meaningless).  Values of up
+ * to 8 bytes (56 bits) cannot overflow, and accepting padded forms (0x80
+ * 0x00) matches kvt_get_varint.
+ */
+static inline uint64_t varint8(uint64_t x, unsigned int *len, uint64_t *ok)
+{
+	uint64_t stop = ~x & 0x8080808080808080ull;
+
+	*ok = stop;
+	*len = ((unsigned int)__builtin_ctzll(stop | (1ull << 63)) >> 3) + 1;
+	x &= (stop ^ (stop - 1)) & 0x7f7f7f7f7f7f7f7full;
+	x = (x & 0x007f007f007f007full) | ((x & 0x7f007f007f007f00ull) >> 1);
+	x = (x & 0x00003fff00003fffull) | ((x & 0x3fff00003fff0000ull) >> 2);
+	x = (x & 0x000000000fffffffull) | ((x & 0x0fffffff00000000ull) >> 4);
+	return x;
+}
+
+/*
+ * Decode, from *pp, the run of read/write records that need nothing but
+ * the common case: the tag says SEQ1 without EXT (same tid, cpu and
+ * presence bits as the record before), the ts delta and the address's
+ * varint take at most 8 bytes, the body length one byte; and at least
+ * FAST_WINDOW bytes of payload are left, so that 8-byte loads stay inside
+ * it.  At most max records go to out.  Returns how many were decoded;
+ * *pp and st are advanced past them.  The first record that does not
+ * qualify is left to the general decoder, which also reports errors: the
+ * fast path stops, without consuming, at anything unusual.
+ */
+static __attribute__((noinline)) size_t
+decode_refs_fast(struct kvt_enc *st, const uint8_t **pp,
+			       const uint8_t *end, struct kvt_rec *out,
+			       size_t max)
+{
+	const uint8_t *p = *pp;
+	const uint8_t *lim = end - FAST_WINDOW;
+	uint64_t seq = st->seq, ts = st->ts, tsmask;
+	uint32_t tid = st->tid, cpu;
+	uint8_t has = st->pres;
+	size_t n = 0;
+
+	if (end - p < FAST_WINDOW)
+		return 0;
+	tsmask = has & KVT_EXT_TS ? ~0ull : 0;
+	cpu = has & KVT_EXT_CPU ? st->cpu : 0;
+	while (n < max && p <= lim) {
+		const uint8_t *q = p + 1, *body, *bend;
+		struct kvt_rec *r = &out[n];
+		unsigned int tag = p[0], len, vlen, b0, idx, more;
+		uint64_t v, ok, vok, z, a;
+
+		if ((tag & ~1u) != (KVT_REC_READ | KVT_TAG_SEQ1))
+			break;
+		/*
+		 * ts delta (only when the run has timestamps): nearly always
+		 * one byte, a well-predicted branch that keeps the varint's
+		 * length off the chain from one record to the next.
+		 */
+		v = 0;
+		ok = 1;
+		if (tsmask) {
+			v = *q;
+			if (__builtin_expect(v < 0x80, 1)) {
+				q++;
+			} else {
+				v = varint8(load_le64(q), &len, &ok);
+				q += len;
+			}
+		}
+		/* body length, one byte, then the based address */
+		body = q + 1;
+		bend = body + *q;
+		b0 = body[0];
+		more = b0 >> 7;
+		z = varint8(load_le64(body + 1), &vlen, &vok);
+		vlen &= -more;
+		z &= -(uint64_t)more;
+		if (!ok | (*q == 0) | (*q >= 0x80) | (bend > end) |
+		    (more & (!vok | !z | (body + 1 + vlen > bend))))
+			break;
+		ts += (uint64_t)kvt_unzigzag(v);
+		seq++;
+		idx = (b0 >> 0) & 3;
+		z = z << 5 | ((b0 >> 2) & 0x1f);
+		a = st->addr[idx] + (uint64_t)kvt_unzigzag(z);
+		st->addr[idx] = a;
+
+		/* the lines of later records, wanted for writing */
+		__builtin_prefetch((const char *)r + PREFETCH_AHEAD, 1);
+		/* every byte of the record, without a call to memset */
+		r->type = (uint8_t)(tag & KVT_TAG_TYPE_MASK);
+		r->has = has;
+		r->reserved = 0;
+		r->tid = tid;
+		r->seq = seq;
+		r->ts = ts & tsmask;
+		r->cpu = cpu;
+		r->str_len = 0;
+		r->str = NULL;
+		memset(&r->u, 0, sizeof(r->u));
+		r->u.ref.addr = a;
+		p = bend;
+		n++;
+	}
+	st->seq = seq;
+	st->ts = ts;
+	*pp = p;
+	return n;
+}
+
 int kvt_block_decode(const struct kvt_blkhdr *b, const uint8_t *payload,
 		     int sk, struct kvt_batch *bt, const char *path,
 		     const char *where, uint64_t off, struct kvt_error *err)
@@ -448,13 +580,24 @@ int kvt_block_decode(const struct kvt_blkhdr *b, const uint8_t *payload,
 	memset(&st, 0, sizeof(st));
 	st.seq = b->first - 1;
 	for (i = 0; i < b->count; i++) {
-		struct kvt_rec *r = &bt->recs[n];
+		struct kvt_rec *r;
 		uint8_t tag, ext;
 		unsigned int type, low, idx;
 		uint64_t v, seq, blen;
 		const uint8_t *bend;
 		int rs;
 
+		if (sk == KVT_SK_REFS) {
+			size_t k = decode_refs_fast(&st, &p, end,
+						    bt->recs + n,
+						    b->count - i);
+
+			i += k;
+			n += k;
+			if (i == b->count)
+				break;
+		}
+		r = &bt->recs[n];
 		if (p >= end)
 			return BAD("the payload ends early", path, where, o, i);
 		tag = *p++;

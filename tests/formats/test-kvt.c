@@ -1062,6 +1062,160 @@ static void test_corruption(void **state)
 	}
 }
 
+/* ---- many references: the decoder's fast path and its ways out -------------- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* A value of random magnitude: every varint length is as likely. */
+static uint64_t rng_mag(uint64_t *s)
+{
+	uint64_t x = rng_next(s);
+
+	return x >> (rng_next(s) % 64);
+}
+
+/*
+ * References as the fast path sees them (SEQ1, same tid and cpu, short
+ * varints), broken now and then by everything that sends a record to the
+ * general decoder: tid, cpu and presence changes, sequence gaps, ts deltas
+ * and address deltas of every size up to 10-byte varints, fs references.
+ */
+static struct kvt_rec *make_refs(size_t n)
+{
+	struct kvt_rec *v = calloc(n, sizeof(*v));
+	uint64_t s = 0x9e3779b97f4a7c15ull, seq = 0, ts = 1000;
+	uint64_t region[4] = { 0x400000, 0x7f0000001000ull, 0x55550000,
+			       0xffffffffffff0000ull };
+	uint32_t tid = 1, cpu = 0;
+	uint8_t has = KVT_HAS_TS | KVT_HAS_CPU;
+	size_t i;
+
+	assert_non_null(v);
+	for (i = 0; i < n; i++) {
+		uint64_t x = rng_next(&s);
+		unsigned int g = (unsigned int)(x >> 40) % 4;
+		struct kvt_rec *r = &v[i];
+
+		switch (x % 48) {
+		case 0:
+			tid = (uint32_t)(rng_next(&s) % 5000);
+			break;
+		case 1:
+			cpu = (uint32_t)(rng_next(&s) % 8);
+			break;
+		case 2:
+			has = (uint8_t)(rng_next(&s) % 4);
+			break;
+		case 3:
+			seq += rng_mag(&s) % 1000000;
+			break;
+		case 4:
+			ts += rng_mag(&s);
+			break;
+		case 5:
+			ts -= rng_mag(&s) % 100000;
+			break;
+		case 6:
+			region[g] = rng_mag(&s);
+			break;
+		case 7:
+			region[g] += rng_mag(&s);
+			break;
+		}
+		seq++;
+		ts += (x >> 8) % 200;
+		region[g] += ((x >> 16) % 128) * 8 - 256;
+		r->seq = seq;
+		r->tid = tid;
+		r->has = has;
+		if (has & KVT_HAS_TS)
+			r->ts = ts;
+		if (has & KVT_HAS_CPU)
+			r->cpu = cpu;
+		if (x % 48 == 8 || x % 48 == 9) {
+			r->type = x % 48 == 8 ? KVT_REC_FSREAD
+					      : KVT_REC_FSWRITE;
+			r->u.fs.dev = 8;
+			r->u.fs.ino = rng_mag(&s);
+			r->u.fs.pgoff = rng_mag(&s);
+		} else {
+			r->type = (x >> 24) % 4 ? KVT_REC_READ : KVT_REC_WRITE;
+			r->u.ref.addr = region[g] + ((x >> 32) % 8);
+		}
+	}
+	return v;
+}
+
+static void write_refs(const char *path, const struct kvt_rec *v, size_t n,
+		       uint32_t block_records)
+{
+	struct kvt_writer_opts o = { .codec = KVT_CODEC_NONE,
+				     .block_records = block_records };
+	struct kvt_header h;
+	struct kvt_writer *w;
+	struct kvt_error err;
+	size_t i;
+
+	kvt_header_init(&h, KVT_SK_REFS, "test-kvt");
+	assert_int_equal(kvt_writer_open(&w, path, &h, &o, &err), 0);
+	for (i = 0; i < n; i++)
+		assert_int_equal(kvt_writer_put(w, &v[i], &err), 0);
+	assert_int_equal(kvt_writer_close(w, &err), 0);
+}
+
+static void test_refs_many(void **state)
+{
+	const char *rp = tpath("many.r"), *xp = tpath("many.x");
+	const size_t n = 30000;
+	struct kvt_rec *v = make_refs(n);
+	uint32_t brs[] = { 0, 777 };
+	uint64_t s = 12345;
+	size_t len, k;
+	uint8_t *b;
+	int i, t;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		write_refs(rp, v, n, brs[i]);
+		for (t = 1; t <= 2; t++)
+			read_all(rp, v, n, t);
+	}
+	/* Flipped bytes with the checksums off reach the decoder: an error
+	 * or a clean read, never a read past a buffer (ASan). */
+	b = slurp(rp, &len);
+	for (k = 0; k < 400; k++) {
+		struct kvt_reader_opts o = { .threads = 1 + k % 2,
+					     .verify = -1 };
+		size_t off = KVT_HDR_SIZE + rng_next(&s) % (len - KVT_HDR_SIZE);
+		uint8_t flip = (uint8_t)(1u << (rng_next(&s) % 8));
+		const struct kvt_rec *recs;
+		struct kvt_reader *r;
+		struct kvt_error err;
+		ssize_t got;
+
+		b[off] ^= flip;
+		spew(xp, b, len);
+		b[off] ^= flip;
+		if (kvt_reader_open(&r, xp, &o, &err)) {
+			assert_true(strlen(err.msg) > 0);
+			continue;
+		}
+		while ((got = kvt_reader_next_batch(r, &recs, &err)) > 0)
+			;
+		if (got < 0)
+			assert_true(strlen(err.msg) > 0);
+		kvt_reader_close(r);
+	}
+	free(b);
+	free(v);
+}
+
 /* ---- transport records -------------------------------------------------------------- */
 
 static size_t put_raw_rec(uint8_t *buf, const void *rec, size_t base,
@@ -1210,6 +1364,7 @@ int main(void)
 		cmocka_unit_test(test_varint),
 		cmocka_unit_test(test_codec_names),
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_refs_many),
 		cmocka_unit_test(test_pair),
 		cmocka_unit_test(test_pair_errors),
 		cmocka_unit_test(test_writer_validation),
