@@ -247,6 +247,7 @@ enum rkind {
 	RK_ANON,	/* mmap'd anonymous memory */
 	RK_SHMEM,	/* shmem object */
 	RK_SHFILE,	/* shared file mapping */
+	RK_ARENA,	/* --fresh: anonymous memory swept page by page */
 	NRK
 };
 
@@ -274,6 +275,9 @@ struct aspace {
 	/* hot set: page address | 1 when writable */
 	uint64_t *hot;
 	uint32_t nhot, hot_cap;
+	/* --fresh: the next untouched page of the arena, its end, and the
+	 * size of its last part in pages (each part doubles, up to 1 GiB) */
+	uint64_t arena_cur, arena_end, arena_pages;
 };
 
 struct proc;
@@ -315,6 +319,7 @@ struct gen {
 	uint64_t seed, nrefs;
 	uint32_t nprocs, ncpus, max_live, pid_max, burst;
 	double write_frac;
+	uint32_t fresh;		/* --fresh PCT: 16-bit threshold, 0 off */
 	bool bare_refs, text;
 
 	/* output */
@@ -1434,7 +1439,13 @@ static void burst(struct gen *g, struct task *t, uint64_t n)
 		uint64_t x = rnd(&g->rng), addr;
 		unsigned int sel = x & 0xff, w;
 
-		if (sel < 38 && t->run_cur < t->run_end) {
+		if (g->fresh && as->arena_cur < as->arena_end &&
+		    (rnd(&g->rng) >> 48) < g->fresh) {
+			/* a page never touched before */
+			addr = as->arena_cur + (((x >> 40) & 0x1ff) << 3);
+			as->arena_cur += PAGE;
+			w = 1;
+		} else if (sel < 38 && t->run_cur < t->run_end) {
 			addr = t->run_cur;
 			t->run_cur += t->run_stride;
 			w = t->run_w;
@@ -1642,6 +1653,30 @@ static void birth(struct gen *g)
 		c->die_at += lifetime(g, 1.0);
 }
 
+/* --fresh: map the next part of the arena when the next bursts could run
+ * out of untouched pages (a program that keeps allocating: malloc arenas,
+ * a growing array, a page cache of its own). */
+static void arena_refill(struct gen *g, struct task *t)
+{
+	struct aspace *as = t->p->as;
+	uint64_t want = (uint64_t)g->burst * 4 * g->fresh / 65536 + 64;
+	uint64_t pages = as->arena_pages ? 2 * as->arena_pages : 2048;
+	struct region r;
+
+	if (as->arena_end - as->arena_cur >= PG(want))
+		return;
+	if (pages > 262144)
+		pages = 262144;
+	if (pages < want)
+		pages = want;
+	as->arena_pages = pages;
+	r = mk_anon(as_alloc(g, as, PG(pages)), PG(pages),
+		    KVT_PROT_READ | KVT_PROT_WRITE, RK_ARENA);
+	map_new(g, t, &r);
+	as->arena_cur = r.start;
+	as->arena_end = r.end;
+}
+
 /* Kernel events of task t after a burst of references. */
 static void task_events(struct gen *g, struct task *t)
 {
@@ -1660,6 +1695,8 @@ static void task_events(struct gen *g, struct task *t)
 	if (t->sp < t->stk_hi - PG(6))
 		t->sp = t->stk_hi - PG(6);
 
+	if (g->fresh)
+		arena_refill(g, t);
 	if (x < 40)
 		do_mmap_anon(g, t);
 	else if (x < 55)
@@ -1891,6 +1928,10 @@ static void usage(FILE *f)
 "  --burst N            mean references a task makes between scheduling\n"
 "                       points, where kernel events happen (default 1024;\n"
 "                       small values give more events per reference)\n"
+"  --fresh PCT          percent of references that touch a page never\n"
+"                       touched before, in an anonymous arena each process\n"
+"                       keeps mapping more of: a large live footprint\n"
+"                       (default 0)\n"
 "  --bare-refs          no ts= and cpu= on references\n"
 "  --text               print the text form (TRACE-TEXT.md) to OUT or\n"
 "                       standard output instead\n"
@@ -1952,6 +1993,7 @@ int main(int argc, char **argv)
 		{ "pid-max", required_argument, NULL, 'P' },
 		{ "writes", required_argument, NULL, 'w' },
 		{ "burst", required_argument, NULL, 'u' },
+		{ "fresh", required_argument, NULL, 'f' },
 		{ "bare-refs", no_argument, NULL, 'B' },
 		{ "text", no_argument, NULL, 'T' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -2004,6 +2046,7 @@ int main(int argc, char **argv)
 		case 't':
 		case 'b':
 		case 'u':
+		case 'f':
 		case 'w': {
 			static const uint64_t lim[][2] = {
 				['p'] = { 1, 1000000 }, ['C'] = { 1, 1024 },
@@ -2011,7 +2054,7 @@ int main(int argc, char **argv)
 				['P'] = { 400, 4194304 },
 				['l'] = { 0, 22 }, ['t'] = { 0, 256 },
 				['b'] = { 1, 1u << 24 }, ['w'] = { 0, 100 },
-				['u'] = { 1, 1u << 24 },
+				['u'] = { 1, 1u << 24 }, ['f'] = { 0, 90 },
 			};
 			char on[32];
 
@@ -2034,6 +2077,8 @@ int main(int argc, char **argv)
 				wo.block_records = (uint32_t)v;
 			else if (opt == 'u')
 				g.burst = (uint32_t)v;
+			else if (opt == 'f')
+				g.fresh = (uint32_t)(v * 65536 / 100);
 			else
 				g.write_frac = (double)v / 100.0;
 			break;
@@ -2085,6 +2130,9 @@ int main(int argc, char **argv)
 		 " procs=%u cpus=%u max-live=%u pid-max=%u writes=%g burst=%u"
 		 " bare=%d", g.seed, g.nrefs, g.nprocs, g.ncpus, g.max_live,
 		 g.pid_max, g.write_frac, g.burst, g.bare_refs);
+	if (g.fresh)
+		snprintf(params + strlen(params), sizeof(params) - strlen(params),
+			 " fresh=%u", g.fresh);
 	id = XXH3_128bits(params, strlen(params));
 
 	if (g.text) {
