@@ -18,63 +18,61 @@ struct aspace_mem aspace_mem;
 int ppool_init(struct ppool *p)
 {
 	memset(p, 0, sizeof(*p));
-	p->cap = 1024;
-	p->v = calloc(p->cap, sizeof(*p->v));
-	if (!p->v)
-		return -1;
-	mem_add(p->cap * sizeof(*p->v));
 	p->n = 1;
 	return 0;
 }
 
 void ppool_free(struct ppool *p)
 {
-	mem_sub((uint64_t)p->cap * sizeof(*p->v));
-	free(p->v);
+	uint32_t i;
+
+	for (i = 0; i < p->nchunks; i++) {
+		mem_sub(PPOOL_CHUNK * sizeof(struct ppage));
+		free(p->chunk[i]);
+	}
+	free(p->chunk);
 	memset(p, 0, sizeof(*p));
 }
 
 uint32_t ppool_new(struct ppool *p, uint64_t num)
 {
+	struct ppage *pg;
 	uint32_t i;
 
 	if (p->free_head) {
 		i = p->free_head;
-		p->free_head = p->v[i].next_free;
+		pg = ppool_get(p, i);
+		p->free_head = pg->next_free;
 	} else {
-		if (p->n == p->cap) {
-			uint64_t ncap = (uint64_t)p->cap * 2;
-			struct ppage *nv;
+		if (p->n == UINT32_MAX)
+			return 0;
+		if ((p->n >> PPOOL_CHUNK_BITS) >= p->nchunks) {
+			if (p->nchunks == p->capchunks) {
+				uint32_t nc = p->capchunks ?
+					      p->capchunks * 2 : 16;
+				struct ppage **cv = realloc(p->chunk,
+						nc * sizeof(*cv));
 
-			if (ncap > UINT32_MAX)
-				ncap = UINT32_MAX;
-			if (ncap <= p->cap)
+				if (!cv)
+					return 0;
+				p->chunk = cv;
+				p->capchunks = nc;
+			}
+			p->chunk[p->nchunks] = malloc(PPOOL_CHUNK *
+						      sizeof(struct ppage));
+			if (!p->chunk[p->nchunks])
 				return 0;
-			nv = realloc(p->v, ncap * sizeof(*nv));
-			if (!nv)
-				return 0;
-			p->v = nv;
-			mem_add((ncap - p->cap) * sizeof(*nv));
-			p->cap = (uint32_t)ncap;
+			mem_add(PPOOL_CHUNK * sizeof(struct ppage));
+			p->nchunks++;
 		}
 		i = p->n++;
+		pg = ppool_get(p, i);
 	}
-	p->v[i].num = num;
-	p->v[i].holders = 1;
-	p->v[i].next_free = 0;
+	pg->num = num;
+	pg->holders = 1;
+	pg->next_free = 0;
 	p->live++;
 	return i;
-}
-
-void ppool_put(struct ppool *p, uint32_t i)
-{
-	struct ppage *pg = &p->v[i];
-
-	if (--pg->holders == 0) {
-		pg->next_free = p->free_head;
-		p->free_head = i;
-		p->live--;
-	}
 }
 
 /* ---- page table ---------------------------------------------------------------- */

@@ -5,8 +5,9 @@
  * tables.  Internal to run-merger (and its unit tests).
  *
  * Memory grows with live pages, live mappings and live tasks only:
- *   - a private page is 16 bytes in one pool (refcounted by the address
- *     spaces that hold it: shared after fork until written);
+ *   - a private page is 16 bytes in one pool of 1 MiB chunks (refcounted
+ *     by the address spaces that hold it: shared after fork until
+ *     written);
  *   - an address space maps virtual page -> private page through leaves
  *     of 32 pages (4-byte pool indexes) in a hash table of its own;
  *   - mappings are ranges [start, end) of virtual pages in a sorted array
@@ -55,9 +56,15 @@ struct ppage {
 	uint32_t next_free;
 };
 
+/* The pool grows by chunks of 2^16 pages (1 MiB): no reallocation, at most
+ * one chunk allocated ahead of need. */
+#define PPOOL_CHUNK_BITS	16
+#define PPOOL_CHUNK		(1u << PPOOL_CHUNK_BITS)
+
 struct ppool {
-	struct ppage *v;	/* v[0] is never used: index 0 means "none" */
-	uint32_t n, cap;
+	struct ppage **chunk;	/* index 0 is never used: it means "none" */
+	uint32_t nchunks, capchunks;
+	uint32_t n;		/* indexes handed out so far (from 1) */
 	uint32_t free_head;
 	uint64_t live;
 };
@@ -66,11 +73,20 @@ int ppool_init(struct ppool *p);
 void ppool_free(struct ppool *p);
 /* A new page with number num and one holder; 0 when out of memory. */
 uint32_t ppool_new(struct ppool *p, uint64_t num);
-/* One holder lets go of page i; the page is freed with its last holder. */
-void ppool_put(struct ppool *p, uint32_t i);
 static inline struct ppage *ppool_get(struct ppool *p, uint32_t i)
 {
-	return &p->v[i];
+	return &p->chunk[i >> PPOOL_CHUNK_BITS][i & (PPOOL_CHUNK - 1)];
+}
+/* One holder lets go of page i; the page is freed with its last holder. */
+static inline void ppool_put(struct ppool *p, uint32_t i)
+{
+	struct ppage *pg = ppool_get(p, i);
+
+	if (--pg->holders == 0) {
+		pg->next_free = p->free_head;
+		p->free_head = i;
+		p->live--;
+	}
 }
 
 /* ---- page table: virtual page -> private page index ------------------------ */

@@ -136,14 +136,14 @@ static void test_radix(void **state)
 	i = ppool_new(&p, 5001);
 	assert_int_equal(pt_set(&t, 0, i), 0);
 	assert_int_equal(t.entries, 1002);
-	assert_int_equal(p.v[pt_get(&t, 0x7f0000000ULL + 999)].num, 999);
+	assert_int_equal(ppool_get(&p, pt_get(&t, 0x7f0000000ULL + 999))->num, 999);
 	assert_int_equal(pt_get(&t, 0x7f0000000ULL + 1000), 0);
-	assert_int_equal(p.v[pt_get(&t, VPN_LIMIT - 1)].num, 5000);
+	assert_int_equal(ppool_get(&p, pt_get(&t, VPN_LIMIT - 1))->num, 5000);
 
 	/* A copy shares every page. */
 	assert_int_equal(pt_copy(&c, &t, count_hold, &p), 0);
 	assert_int_equal(c.entries, 1002);
-	assert_int_equal(p.v[pt_get(&c, 0)].holders, 2);
+	assert_int_equal(ppool_get(&p, pt_get(&c, 0))->holders, 2);
 
 	/* Remove a huge range holding part of the run. */
 	pt_remove_range(&t, 0x7f0000000ULL + 500, VPN_LIMIT, count_put, &p);
