@@ -389,10 +389,11 @@ static void emit_brk(Addr o, Addr n)
  * the latest of its node's time and the times in the table entries that
  * hold it (below).
  *
- * Two direct-mapped tables hold pages of the pool, indexed by the low bits
- * of the page number: itab for instruction fetches (tag), dtab for loads
- * and stores (rtag: the page is in the pool; wtag: and dirty, i.e. written
- * since it entered the pool).  The generated code checks its access against
+ * Three direct-mapped tables hold pages of the pool, indexed by the low
+ * bits of the page number: itab for instruction fetches (tag), dtab for
+ * loads and stores (rtag: the page is in the pool; wtag: and dirty, i.e.
+ * written since it entered the pool), gtab, like dtab, for access groups
+ * (below).  A page may be in all three.  The generated code checks its access against
  * the entry of its page and, when it matches, writes the reference's time
  * into the entry and goes on: such a reference is neither recorded nor
  * changes which pages are in the pool.  Otherwise it calls a helper, which
@@ -429,6 +430,7 @@ struct pnode {
 	UInt hpos;		/* index in heap[] */
 	UInt ient;		/* itab index + 1, 0: none */
 	UInt dent;		/* dtab index + 1, 0: none */
+	UInt gent;		/* gtab index + 1, 0: none */
 	UChar dirty;		/* written since it entered the pool */
 };
 
@@ -437,7 +439,7 @@ struct ient {			/* itab entry */
 	ULong time;
 };
 
-struct dent {			/* dtab entry; keep the offsets below */
+struct dent {			/* dtab, gtab entry; keep the offsets below */
 	Addr rtag;		/* page base address, or NOTAG */
 	Addr wtag;		/* the same when the page is dirty, or NOTAG */
 	ULong time;
@@ -465,19 +467,27 @@ static struct {
 	ULong pad[7];
 	struct ient itab[ITAB_MAX];
 	struct dent dtab[DTAB_MAX];
+	struct dent gtab[DTAB_MAX];
 } tables __attribute__((aligned(64)));
 #define clk	(&tables.clk)
 #define itab	tables.itab
 #define dtab	tables.dtab
+#define gtab	tables.gtab
 static UInt imask, dmask;
 static Bool tables_on;
 
 /* --pool-stats=yes */
 static struct {
 	ULong iwalk, dwalk;	/* helper calls from fetches, data */
+	ULong gwalk;		/* from accesses of groups */
+	ULong gfail[3];		/* group checks failed again: across pages,
+				 * page not in its entry, not written */
 	ULong refs;		/* references recorded */
 	ULong evict, stale;	/* evictions, heap roots referenced since */
-	ULong idisp, ddisp;	/* table entries taken from another page */
+	ULong idisp, ddisp, gdisp; /* entries taken from another page */
+	ULong pinned;		/* gtab entries not taken: pinned */
+	ULong groups, members;	/* access groups, their accesses */
+	ULong singles;		/* accesses checked alone */
 	ULong sbs, sbs_defer;	/* superblocks instrumented, deferred */
 } st;
 
@@ -487,7 +497,7 @@ static UInt *bucket;
 static UInt *scratch;		/* pool_forget's victims */
 static UInt hbits, pool_used, free_list;
 
-enum { TAB_I, TAB_D };
+enum { TAB_I, TAB_D, TAB_G };
 
 static inline UInt hash(Addr page)
 {
@@ -533,6 +543,7 @@ static void tables_clear(void)
 		dtab[e].rtag = dtab[e].wtag = NOTAG;
 		dtab[e].time = 0;
 		dtab[e].node = 0;
+		gtab[e] = dtab[e];
 	}
 }
 
@@ -566,6 +577,8 @@ static inline ULong last_ref(UInt i)
 		t = max64(t, itab[pn[i].ient - 1].time);
 	if (pn[i].dent)
 		t = max64(t, dtab[pn[i].dent - 1].time);
+	if (pn[i].gent)
+		t = max64(t, gtab[pn[i].gent - 1].time);
 	return t;
 }
 
@@ -631,15 +644,16 @@ static void ient_free(UInt i)
 	}
 }
 
-static void dent_free(UInt i)
+/* Node i leaves its dtab or gtab entry (*x: the index + 1). */
+static void xent_free(UInt i, struct dent *tab, UInt *x)
 {
-	if (pn[i].dent) {
-		struct dent *e = &dtab[pn[i].dent - 1];
+	if (*x) {
+		struct dent *e = &tab[*x - 1];
 
 		pn[i].time = max64(pn[i].time, e->time);
 		e->rtag = e->wtag = NOTAG;
 		e->node = 0;
-		pn[i].dent = 0;
+		*x = 0;
 	}
 }
 
@@ -652,7 +666,8 @@ static void pool_remove(UInt i)
 		pp = &pn[*pp].hnext;
 	*pp = pn[i].hnext;
 	ient_free(i);
-	dent_free(i);
+	xent_free(i, dtab, &pn[i].dent);
+	xent_free(i, gtab, &pn[i].gent);
 	pool_used--;
 	if (pos != pool_used) {
 		UInt m = heap[pool_used];
@@ -699,14 +714,17 @@ static UInt pool_insert(Addr page, ULong t)
 	pn[i].key = t;
 	pn[i].ient = 0;
 	pn[i].dent = 0;
+	pn[i].gent = 0;
 	heap_put(pool_used, i);
 	pool_used++;
 	sift_up(pool_used - 1);
 	return i;
 }
 
-/* Node i's page goes into its entry of itab or dtab. */
-static void tab_install(UInt i, UInt tab, ULong t)
+/* Node i's page goes into its entry of itab, dtab or gtab; not into a
+ * gtab entry that another page holds that was referenced at or after time
+ * pin (by the running superblock, which may write its time there later). */
+static void tab_install(UInt i, UInt tab, ULong t, ULong pin)
 {
 	Addr base = pn[i].page << PAGE_SHIFT;
 	UInt x;
@@ -727,16 +745,28 @@ static void tab_install(UInt i, UInt tab, ULong t)
 		e->time = t;
 		return;
 	} else {
-		struct dent *e;
+		struct dent *e, *tb = tab == TAB_D ? dtab : gtab;
+		UInt *xp;
 
 		x = (UInt)(pn[i].page & dmask);
-		e = &dtab[x];
-		if (pn[i].dent != x + 1) {
-			if (e->node) {
-				dent_free((UInt)e->node);
-				st.ddisp++;
+		e = &tb[x];
+		if ((tab == TAB_D ? pn[i].dent : pn[i].gent) != x + 1) {
+			if (e->node && tab == TAB_G && e->time >= pin) {
+				st.pinned++;
+				return;
 			}
-			pn[i].dent = x + 1;
+			if (e->node) {
+				UInt o = (UInt)e->node;
+
+				xent_free(o, tb, tab == TAB_D ? &pn[o].dent :
+					  &pn[o].gent);
+				if (tab == TAB_D)
+					st.ddisp++;
+				else
+					st.gdisp++;
+			}
+			xp = tab == TAB_D ? &pn[i].dent : &pn[i].gent;
+			*xp = x + 1;
 			e->node = i;
 			e->rtag = base;
 		}
@@ -745,21 +775,37 @@ static void tab_install(UInt i, UInt tab, ULong t)
 	}
 }
 
+/* Node i's page was written: its dtab and gtab entries say so. */
+static void mark_dirty(UInt i)
+{
+	Addr base = pn[i].page << PAGE_SHIFT;
+
+	pn[i].dirty = 1;
+	if (pn[i].dent)
+		dtab[pn[i].dent - 1].wtag = base;
+	if (pn[i].gent)
+		gtab[pn[i].gent - 1].wtag = base;
+}
+
 /* One reference at time t to one page; --pool=0 records them all. */
 static inline void access_page(Addr page, Addr a, Bool write, UInt tab,
-			       ULong t)
+			       ULong t, ULong pin)
 {
-	UInt i;
+	UInt i, x;
 
 	if (!clo_pool) {
 		emit_ref(write ? KVT_REC_WRITE : KVT_REC_READ, a);
 		return;
 	}
-	i = pool_find(page);
+	x = (UInt)(page & dmask);
+	if (tab == TAB_D && dtab[x].node && pn[dtab[x].node].page == page)
+		i = (UInt)dtab[x].node;
+	else
+		i = pool_find(page);
 	if (i) {
 		pn[i].time = t;
 		if (write && !pn[i].dirty) {
-			pn[i].dirty = 1;
+			mark_dirty(i);
 			emit_ref(KVT_REC_WRITE, a);
 			st.refs++;
 		}
@@ -769,18 +815,19 @@ static inline void access_page(Addr page, Addr a, Bool write, UInt tab,
 		emit_ref(write ? KVT_REC_WRITE : KVT_REC_READ, a);
 		st.refs++;
 	}
-	tab_install(i, tab, t);
+	tab_install(i, tab, t, pin);
 }
 
 /* The references of an access of size bytes at a, one per page, at times
- * t, t + 1, ... */
-static void access_range(Addr a, UWord size, Bool write, UInt tab, ULong t)
+ * t, t + 1, ...; pin: see tab_install (0: none). */
+static void access_range(Addr a, UWord size, Bool write, UInt tab, ULong t,
+			 ULong pin)
 {
 	Addr first = a >> PAGE_SHIFT, last = (a + size - 1) >> PAGE_SHIFT;
 
 	for (Addr p = first; p <= last; p++)
 		access_page(p, p == first ? a : p << PAGE_SHIFT, write, tab,
-			    t + (p - first));
+			    t + (p - first), pin);
 }
 
 /* Drop the pages of [a, a+len) from the pool: their mapping changed, so
@@ -814,7 +861,7 @@ static void pool_clean(void)
 	for (UInt h = 0; h < pool_used; h++)
 		pn[heap[h]].dirty = 0;
 	for (UInt e = 0; e <= dmask; e++)
-		dtab[e].wtag = NOTAG;
+		dtab[e].wtag = gtab[e].wtag = NOTAG;
 }
 
 /* Time slots for a kernel access of n bytes at a (system call buffers). */
@@ -836,23 +883,33 @@ static VG_REGPARM(2) void kt_ifetch_all(Addr a, UWord n)
 }
 
 /*
- * The helpers' second argument packs the size of the access (low 20 bits)
- * and how many time slots before the superblock's last its first reference
- * comes (the rest): the superblock set the clock to its last slot on
- * entry.  Constants cost the hit path less than a computed time.
+ * The helpers' second argument packs, in one constant (cheaper on the hit
+ * path than a computed time): the size of the access (low 20 bits); how
+ * many time slots before the superblock's last its first reference comes
+ * (22 bits; the superblock set the clock to its last slot on entry); and
+ * the superblock's number of slots (22 bits), so that the helper knows
+ * which table entries the superblock referenced: those are pinned (below).
  */
 #define ARG_SIZE_BITS	20
+#define ARG_SLOT_BITS	22
+#define ARG_SLOT_MASK	((1ULL << ARG_SLOT_BITS) - 1)
 
 static inline ULong arg_time(UWord arg)
 {
-	return *clk - (arg >> ARG_SIZE_BITS);
+	return *clk - ((arg >> ARG_SIZE_BITS) & ARG_SLOT_MASK);
+}
+
+/* The first time slot of the running superblock. */
+static inline ULong arg_pin(UWord arg)
+{
+	return *clk - (arg >> (ARG_SIZE_BITS + ARG_SLOT_BITS)) + 1;
 }
 
 static VG_REGPARM(2) void kt_ifetch(Addr a, UWord arg)
 {
 	st.iwalk++;
 	access_range(a, arg & ((1 << ARG_SIZE_BITS) - 1), False, TAB_I,
-		     arg_time(arg));
+		     arg_time(arg), 0);
 }
 
 /* The check of a superblock's first fetch from a page: the address (low
@@ -862,27 +919,110 @@ static VG_REGPARM(1) void kt_ifetch1(UWord arg)
 {
 	st.iwalk++;
 	access_range(arg & ((1ULL << 48) - 1), 1, False, TAB_I,
-		     *clk - (arg >> 48));
+		     *clk - (arg >> 48), 0);
 }
 
 static VG_REGPARM(2) void kt_read(Addr a, UWord arg)
 {
 	st.dwalk++;
 	access_range(a, arg & ((1 << ARG_SIZE_BITS) - 1), False, TAB_D,
-		     arg_time(arg));
+		     arg_time(arg), 0);
 }
 
 static VG_REGPARM(2) void kt_write(Addr a, UWord arg)
 {
 	st.dwalk++;
 	access_range(a, arg & ((1 << ARG_SIZE_BITS) - 1), True, TAB_D,
-		     arg_time(arg));
+		     arg_time(arg), 0);
+}
+
+/*
+ * The first access of a group whose check failed (see add_member): the
+ * access, then the group's check again, which it returns (1: passed).
+ * g packs the offset of the group's range from a (bits 32-63), the
+ * range's size (bits 2-31), whether a store of the group (bit 1) and
+ * this access (bit 0) write.
+ */
+static VG_REGPARM(3) UWord kt_ghead(Addr a, UWord arg, UWord g)
+{
+	Addr lo = a - (g >> 32);
+	ULong span = (g & 0xffffffffUL) >> 2;
+	struct dent *e = &gtab[(lo >> PAGE_SHIFT) & dmask];
+	Addr tag;
+
+	st.gwalk++;
+	access_range(a, arg & ((1 << ARG_SIZE_BITS) - 1), g & 1, TAB_G,
+		     arg_time(arg), arg_pin(arg));
+	tag = g & 2 ? e->wtag : e->rtag;
+	if (lo - tag < PAGE_SZ - span + 1)
+		return 1;
+	if ((lo & (PAGE_SZ - 1)) + span > PAGE_SZ)
+		st.gfail[0]++;
+	else if (e->rtag != (lo & PAGE_MASK_))
+		st.gfail[1]++;
+	else
+		st.gfail[2]++;
+	return 0;
+}
+
+/* The same for the accesses of a group whose check failed. */
+static VG_REGPARM(2) void kt_gread(Addr a, UWord arg)
+{
+	st.gwalk++;
+	access_range(a, arg & ((1 << ARG_SIZE_BITS) - 1), False, TAB_D,
+		     arg_time(arg), 0);
+}
+
+static VG_REGPARM(2) void kt_gwrite(Addr a, UWord arg)
+{
+	st.gwalk++;
+	access_range(a, arg & ((1 << ARG_SIZE_BITS) - 1), True, TAB_D,
+		     arg_time(arg), 0);
 }
 
 /* ---- instrumentation ---------------------------------------------------- */
 
 /* Code pages whose itab entry a superblock checked (deferred fetch times). */
 #define MAX_VPAGES	8
+
+/*
+ * Access groups.  Loads and stores of a superblock whose addresses are one
+ * temporary plus constants spread over at most GROUP_SPAN bytes (the
+ * stack frame through the stack pointer, the fields of one structure) are
+ * checked once, at the first of them, for the whole range: when it lies in
+ * a page that its dtab entry holds (written, if one of them writes), none
+ * of them can be recorded or change which pages the pool holds (the pool
+ * keeps every page the superblock references, see above), so they call
+ * nothing; their page's time is written at the first and, deferred, before
+ * each side exit and at the end (the latest of the entry's and the
+ * group's).  The groups use gtab, so that the deferred time goes to the
+ * right page: the first access of a group whose check failed calls
+ * kt_ghead, which puts the page in gtab unless the entry holds another
+ * page that the running superblock referenced (pinned), and checks again;
+ * only loads and stores of groups whose check still fails (the range
+ * spans two pages, the entry is pinned, the page is clean) call their
+ * helpers, which do the full check.  Only in superblocks that defer fetch
+ * times.
+ */
+#define GROUP_SPAN	256
+#define MAX_ACCS	512
+
+struct acc {
+	IRTemp base;		/* IRTemp_INVALID: a constant address */
+	Long off;
+	Int group;		/* -1: checked alone */
+};
+
+struct group {
+	IRTemp base;
+	Long lo, hi;		/* offsets [lo, hi) */
+	Bool write;
+	UInt n;
+	Bool started;		/* its check is emitted */
+	IRTemp te;		/* its dtab entry */
+	IRTemp ok;		/* the check passed */
+	ULong last, stored;	/* slots */
+};
 
 struct sbst {
 	IRSB *sb;
@@ -903,6 +1043,10 @@ struct sbst {
 		ULong last, stored;	/* slots of its last fetch, its store */
 	} v[MAX_VPAGES];
 	UInt nv;
+	struct acc *acc;	/* the accesses, in order */
+	UInt nacc, ai;		/* count, next */
+	struct group *grp;
+	UInt ngrp;
 };
 
 static IRExpr *mk64(ULong v)
@@ -921,8 +1065,10 @@ static IRTemp assign(IRSB *sb, IRType ty, IRExpr *e)
 /* The helpers' argument for a reference at slot k of size bytes. */
 static UWord helper_arg(struct sbst *s, ULong k, UWord size)
 {
-	tl_assert(k <= s->r && size < (1 << ARG_SIZE_BITS));
-	return (UWord)((s->r - k) << ARG_SIZE_BITS) | size;
+	tl_assert(k <= s->r && s->r <= ARG_SLOT_MASK &&
+		  size < (1 << ARG_SIZE_BITS));
+	return (UWord)(s->r << (ARG_SIZE_BITS + ARG_SLOT_BITS) |
+		       (s->r - k) << ARG_SIZE_BITS | size);
 }
 
 static IRExpr *time_of(struct sbst *s, ULong k)
@@ -973,17 +1119,158 @@ static void store_vpages(struct sbst *s)
 	}
 }
 
+/* &tb[(addr >> 12) & dmask] (IR is flat: one operation a temp) */
+static IRTemp dent_of(IRSB *sb, IRExpr *addr, struct dent *tb)
+{
+	IRTemp te;
+
+	te = assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, addr,
+			IRExpr_Const(IRConst_U8(PAGE_SHIFT - DENT_SHIFT))));
+	te = assign(sb, Ity_I64, IRExpr_Binop(Iop_And64, IRExpr_RdTmp(te),
+			mk64((ULong)dmask << DENT_SHIFT)));
+	return assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(te),
+			mk64((HWord)tb)));
+}
+
+/* Whether [addr, addr + size) lies in the page that entry te holds (and
+ * holds written, if write): (addr - tag) < PAGE_SZ - size + 1, the
+ * constant on the right (an immediate). */
+static IRTemp dent_hit(IRSB *sb, IRTemp te, IRExpr *addr, UInt size,
+		       Bool write)
+{
+	IRTemp tag, td;
+
+	tag = assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(te),
+			mk64(write ? DENT_WTAG : DENT_RTAG)));
+	tag = assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64,
+			IRExpr_RdTmp(tag)));
+	td = assign(sb, Ity_I64, IRExpr_Binop(Iop_Sub64, addr,
+					      IRExpr_RdTmp(tag)));
+	return assign(sb, Ity_I1, IRExpr_Binop(Iop_CmpLT64U, IRExpr_RdTmp(td),
+					       mk64(PAGE_SZ - size + 1)));
+}
+
+static IRExpr *not1(IRSB *sb, IRTemp t)
+{
+	return IRExpr_RdTmp(assign(sb, Ity_I1,
+				   IRExpr_Unop(Iop_Not1, IRExpr_RdTmp(t))));
+}
+
+static IRExpr *and1(IRSB *sb, IRExpr *a, IRExpr *b)
+{
+	if (!a)
+		return b;
+	return IRExpr_RdTmp(assign(sb, Ity_I1, IRExpr_Binop(Iop_And1, a, b)));
+}
+
+static IRExpr *dent_time(IRSB *sb, IRTemp te)
+{
+	return IRExpr_RdTmp(assign(sb, Ity_I64,
+				   IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(te),
+						mk64(DENT_TIME))));
+}
+
+/* Write the deferred times of the access groups: the later of the
+ * entry's time and the group's last. */
+static void store_groups(struct sbst *s)
+{
+	IRSB *sb = s->sb;
+
+	for (UInt j = 0; j < s->ngrp; j++) {
+		struct group *g = &s->grp[j];
+		IRExpr *at;
+		IRTemp cur, t, later;
+
+		if (!g->started || g->last == g->stored)
+			continue;
+		at = dent_time(sb, g->te);
+		cur = assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64, at));
+		t = assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64,
+						     IRExpr_RdTmp(s->t0),
+						     mk64(g->last)));
+		later = assign(sb, Ity_I1, IRExpr_Binop(Iop_CmpLT64U,
+							IRExpr_RdTmp(cur),
+							IRExpr_RdTmp(t)));
+		addStmtToIRSB(sb, IRStmt_StoreG(Iend_LE, at,
+			IRExpr_RdTmp(assign(sb, Ity_I64, IRExpr_ITE(
+				IRExpr_RdTmp(later), IRExpr_RdTmp(t),
+				IRExpr_RdTmp(cur)))),
+			IRExpr_RdTmp(g->ok)));
+		g->stored = g->last;
+	}
+}
+
+/* An access of a group: the group's check at the first; the helper call
+ * when the check failed. */
+static void add_member(struct sbst *s, struct group *g, IRExpr *addr,
+		       Long off, UInt size, Bool write)
+{
+	IRSB *sb = s->sb;
+	ULong k = s->k + 1;
+
+	s->k += 2;
+	if (!g->started) {
+		IRExpr *lo;
+
+		if (g->base == IRTemp_INVALID)
+			lo = mk64((ULong)g->lo);
+		else
+			lo = IRExpr_RdTmp(assign(sb, Ity_I64,
+				IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(g->base),
+					     mk64((ULong)g->lo))));
+		IRTemp ok0, res;
+		IRDirty *di;
+
+		g->te = dent_of(sb, lo, gtab);
+		ok0 = dent_hit(sb, g->te, lo, (UInt)(g->hi - g->lo),
+			       g->write);
+		addStmtToIRSB(sb, IRStmt_StoreG(Iend_LE, dent_time(sb, g->te),
+						time_of(s, k),
+						IRExpr_RdTmp(ok0)));
+		/* Failed: the first access by its helper, which checks the
+		 * group again, so that the others need no call when the
+		 * first brought the page in.  A call not made leaves
+		 * 0x55..55 (bit 0 set: passed). */
+		res = newIRTemp(sb->tyenv, Ity_I64);
+		di = unsafeIRDirty_1_N(res, 3, "kt_ghead",
+			VG_(fnptr_to_fnentry)(kt_ghead),
+			mkIRExprVec_3(addr,
+				mkIRExpr_HWord(helper_arg(s, k, size)),
+				mkIRExpr_HWord((ULong)(off - g->lo) << 32 |
+					(ULong)(g->hi - g->lo) << 2 |
+					(ULong)g->write << 1 | write)));
+		di->guard = not1(sb, ok0);
+		di->mFx = Ifx_Write;
+		di->mAddr = mkIRExpr_HWord((HWord)&tables);
+		di->mSize = (Int)sizeof(tables);
+		addStmtToIRSB(sb, IRStmt_Dirty(di));
+		g->ok = assign(sb, Ity_I1, IRExpr_Unop(Iop_64to1,
+						       IRExpr_RdTmp(res)));
+		g->started = True;
+		g->last = g->stored = k;
+		st.groups++;
+		st.members++;
+		return;
+	}
+	st.members++;
+	g->last = k;
+	add_call(sb, write ? "kt_gwrite" : "kt_gread",
+		 write ? (void *)kt_gwrite : (void *)kt_gread, addr,
+		 mkIRExpr_HWord(helper_arg(s, k, size)), not1(sb, g->ok));
+}
+
 /* A load or store of size bytes at addr: call the helper unless the whole
  * access lies in a page that the dtab entry of addr's page holds (for a
- * store: holds dirty); then write the reference's time into the entry. */
+ * store: holds written); if it does, write the reference's time there. */
 static void add_check(struct sbst *s, IRExpr *addr, UInt size, Bool write,
 		      IRExpr *guard)
 {
 	IRSB *sb = s->sb;
 	const HChar *name = write ? "kt_write" : "kt_read";
 	void *fn = write ? (void *)kt_write : (void *)kt_read;
-	IRTemp te, tag, td, miss;
-	IRExpr *g, *arg;
+	struct acc *ac = NULL;
+	IRTemp te, hit;
+	IRExpr *arg;
 
 	flush_igroup(s);
 	s->prev = 1;
@@ -993,48 +1280,175 @@ static void add_check(struct sbst *s, IRExpr *addr, UInt size, Bool write,
 		add_call(sb, name, fn, addr, mkIRExpr_HWord(size), guard);
 		return;
 	}
+	if (s->ai < s->nacc)
+		ac = &s->acc[s->ai++];
+	if (ac && ac->group >= 0) {
+		add_member(s, &s->grp[ac->group], addr, ac->off, size,
+			   write);
+		return;
+	}
 	arg = mkIRExpr_HWord(helper_arg(s, s->k + 1, size));
-	s->k += ((size - 1) >> PAGE_SHIFT) + 2;
 	if (size >= PAGE_SZ) {
+		s->k += ((size - 1) >> PAGE_SHIFT) + 2;
 		add_call(sb, name, fn, addr, arg, guard);
 		return;
 	}
-	/* &dtab[(addr >> 12) & dmask] (IR is flat: one operation a temp) */
-	te = assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, addr,
-			IRExpr_Const(IRConst_U8(PAGE_SHIFT - DENT_SHIFT))));
-	te = assign(sb, Ity_I64, IRExpr_Binop(Iop_And64, IRExpr_RdTmp(te),
-			mk64((ULong)dmask << DENT_SHIFT)));
-	te = assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(te),
-			mk64((HWord)dtab)));
-	tag = assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(te),
-			mk64(write ? DENT_WTAG : DENT_RTAG)));
-	tag = assign(sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64,
-			IRExpr_RdTmp(tag)));
-	td = assign(sb, Ity_I64, IRExpr_Binop(Iop_Sub64, addr,
-					      IRExpr_RdTmp(tag)));
-	/* miss: not (d < PAGE_SZ - size + 1); the constant on the right
-	 * becomes an immediate */
-	miss = assign(sb, Ity_I1, IRExpr_Unop(Iop_Not1,
-		IRExpr_RdTmp(assign(sb, Ity_I1,
-			IRExpr_Binop(Iop_CmpLT64U, IRExpr_RdTmp(td),
-				     mk64(PAGE_SZ - size + 1))))));
-	g = IRExpr_RdTmp(miss);
+	st.singles++;
+	te = dent_of(sb, addr, dtab);
+	hit = dent_hit(sb, te, addr, size, write);
+	add_call(sb, name, fn, addr, arg, and1(sb, guard, not1(sb, hit)));
+	/* The helper put the page in this entry.  A guarded access that
+	 * did not happen writes nothing. */
 	if (guard)
-		g = IRExpr_RdTmp(assign(sb, Ity_I1,
-					IRExpr_Binop(Iop_And1, guard, g)));
-	add_call(sb, name, fn, addr, arg, g);
-	/* The helper put the page in this entry. */
-	te = assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(te),
-					      mk64(DENT_TIME)));
-	if (guard)
-		addStmtToIRSB(sb, IRStmt_StoreG(Iend_LE, IRExpr_RdTmp(te),
-						time_of(s, s->k - 1 -
-						((size - 1) >> PAGE_SHIFT)),
-						guard));
+		addStmtToIRSB(sb, IRStmt_StoreG(Iend_LE, dent_time(sb, te),
+						time_of(s, s->k + 1), guard));
 	else
-		addStmtToIRSB(sb, IRStmt_Store(Iend_LE, IRExpr_RdTmp(te),
-					       time_of(s, s->k - 1 -
-					       ((size - 1) >> PAGE_SHIFT))));
+		addStmtToIRSB(sb, IRStmt_Store(Iend_LE, dent_time(sb, te),
+					       time_of(s, s->k + 1)));
+	s->k += 2;
+}
+
+/* The accesses of the superblock that can be grouped, in the order in
+ * which kt_instrument meets them (see add_check). */
+static void note_acc(struct sbst *s, IRTemp *base, Long *off, IRExpr *addr,
+		     UInt size, Bool write, Bool alone)
+{
+	struct acc *a;
+	struct group *g;
+	UInt j;
+
+	if (s->nacc == MAX_ACCS)
+		return;		/* the rest are checked alone */
+	a = &s->acc[s->nacc++];
+	a->group = -1;
+	if (size == 0)
+		size = 1;
+	if (alone || size >= PAGE_SZ)
+		return;
+	if (addr->tag == Iex_Const) {
+		a->base = IRTemp_INVALID;
+		a->off = (Long)addr->Iex.Const.con->Ico.U64;
+	} else if (addr->tag == Iex_RdTmp) {
+		a->base = base[addr->Iex.RdTmp.tmp];
+		a->off = off[addr->Iex.RdTmp.tmp];
+	} else {
+		return;
+	}
+	for (j = 0; j < s->ngrp; j++) {
+		g = &s->grp[j];
+		if (g->base == a->base &&
+		    (g->hi > a->off + size ? g->hi : a->off + size) -
+		    (g->lo < a->off ? g->lo : a->off) <= GROUP_SPAN)
+			break;
+	}
+	if (j == s->ngrp) {
+		g = &s->grp[s->ngrp++];
+		VG_(memset)(g, 0, sizeof(*g));
+		g->base = a->base;
+		g->lo = a->off;
+		g->hi = a->off + size;
+	}
+	g = &s->grp[j];
+	if (a->off < g->lo)
+		g->lo = a->off;
+	if (a->off + (Long)size > g->hi)
+		g->hi = a->off + size;
+	g->write |= write;
+	g->n++;
+	a->group = (Int)j;
+}
+
+/* Find the groups: the base temporary and offset of every address. */
+static void find_groups(struct sbst *s, IRSB *in, Int first)
+{
+	Int nt = in->tyenv->types_used;
+	IRTemp *base = VG_(malloc)("kvtrace.base", nt * sizeof(*base));
+	Long *off = VG_(malloc)("kvtrace.off", nt * sizeof(*off));
+
+	for (Int t = 0; t < nt; t++) {
+		base[t] = (IRTemp)t;
+		off[t] = 0;
+	}
+	for (Int i = 0; i < in->stmts_used; i++) {
+		IRStmt *st = in->stmts[i];
+
+		if (!st || (i < first && st->tag != Ist_WrTmp))
+			continue;
+		switch (st->tag) {
+		case Ist_WrTmp: {
+			IRExpr *d = st->Ist.WrTmp.data;
+			IRTemp t = st->Ist.WrTmp.tmp;
+
+			if (i < first && d->tag == Iex_Load)
+				break;	/* not instrumented */
+
+			if (d->tag == Iex_Load) {
+				note_acc(s, base, off, d->Iex.Load.addr,
+					 sizeofIRType(d->Iex.Load.ty), False,
+					 False);
+			} else if (d->tag == Iex_RdTmp) {
+				base[t] = base[d->Iex.RdTmp.tmp];
+				off[t] = off[d->Iex.RdTmp.tmp];
+			} else if (d->tag == Iex_Binop &&
+				   (d->Iex.Binop.op == Iop_Add64 ||
+				    d->Iex.Binop.op == Iop_Sub64) &&
+				   d->Iex.Binop.arg1->tag == Iex_RdTmp &&
+				   d->Iex.Binop.arg2->tag == Iex_Const &&
+				   d->Iex.Binop.arg2->Iex.Const.con->tag ==
+				   Ico_U64) {
+				IRTemp a = d->Iex.Binop.arg1->Iex.RdTmp.tmp;
+				Long c = (Long)d->Iex.Binop.arg2->Iex.Const.con
+					 ->Ico.U64;
+
+				base[t] = base[a];
+				off[t] = off[a] + (d->Iex.Binop.op ==
+						   Iop_Add64 ? c : -c);
+			}
+			break;
+		}
+		case Ist_Store:
+			note_acc(s, base, off, st->Ist.Store.addr,
+				 sizeofIRType(typeOfIRExpr(in->tyenv,
+							   st->Ist.Store.data)),
+				 True, False);
+			break;
+		case Ist_StoreG:
+		case Ist_LoadG:
+			note_acc(s, base, off, NULL, 0, False, True);
+			break;
+		case Ist_Dirty: {
+			IRDirty *d = st->Ist.Dirty.details;
+
+			if (d->mFx == Ifx_Read || d->mFx == Ifx_Modify)
+				note_acc(s, base, off, NULL, 0, False, True);
+			if (d->mFx == Ifx_Write || d->mFx == Ifx_Modify)
+				note_acc(s, base, off, NULL, 0, False, True);
+			break;
+		}
+		case Ist_CAS: {
+			IRCAS *cas = st->Ist.CAS.details;
+			UInt sz = sizeofIRType(typeOfIRExpr(in->tyenv,
+							    cas->dataLo));
+
+			if (cas->dataHi)
+				sz *= 2;
+			note_acc(s, base, off, cas->addr, sz, False, False);
+			note_acc(s, base, off, cas->addr, sz, True, False);
+			break;
+		}
+		case Ist_LLSC:
+			note_acc(s, base, off, NULL, 0, False, True);
+			break;
+		default:
+			break;
+		}
+	}
+	/* a group of one is checked alone */
+	for (UInt j = 0; j < s->nacc; j++)
+		if (s->acc[j].group >= 0 && s->grp[s->acc[j].group].n < 2)
+			s->acc[j].group = -1;
+	VG_(free)(base);
+	VG_(free)(off);
 }
 
 /* Instruction fetch of len bytes at a. */
@@ -1192,6 +1606,13 @@ static IRSB *kt_instrument(VgCallbackClosure *closure, IRSB *in,
 	if (tables_on) {
 		s.r = max_slots(in);
 		s.defer = s.r + 1 < (ULong)clo_pool;
+		if (s.defer) {
+			s.acc = VG_(malloc)("kvtrace.acc",
+					    MAX_ACCS * sizeof(*s.acc));
+			s.grp = VG_(malloc)("kvtrace.grp",
+					    MAX_ACCS * sizeof(*s.grp));
+			find_groups(&s, in, i);
+		}
 		st.sbs++;
 		st.sbs_defer += s.defer;
 		s.t0 = assign(s.sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64,
@@ -1290,6 +1711,7 @@ static IRSB *kt_instrument(VgCallbackClosure *closure, IRSB *in,
 		case Ist_Exit:
 			flush_igroup(&s);
 			store_vpages(&s);
+			store_groups(&s);
 			break;
 		default:
 			break;
@@ -1298,7 +1720,12 @@ static IRSB *kt_instrument(VgCallbackClosure *closure, IRSB *in,
 	}
 	flush_igroup(&s);
 	store_vpages(&s);
-	tl_assert(s.k <= s.r);
+	store_groups(&s);
+	tl_assert(s.k <= s.r && s.ai == s.nacc);
+	if (s.acc) {
+		VG_(free)(s.acc);
+		VG_(free)(s.grp);
+	}
 	return s.sb;
 }
 
@@ -1349,7 +1776,7 @@ static void buf_refs(Addr a, ULong n, Bool write)
 {
 	if (n && clo_syscall_refs)
 		access_range(a, n, write, TAB_D,
-			     clo_pool ? clock_take(a, n) : 0);
+			     clo_pool ? clock_take(a, n) : 0, 0);
 }
 
 static void iov_refs(Addr iov, Int cnt, ULong n, Bool write)
@@ -1765,11 +2192,18 @@ static void kt_fini(Int exitcode)
 	if (clo_stats)
 		VG_(umsg)("kvtrace: process %d: superblocks %llu (deferred "
 			  "fetch times %llu); helper calls: fetch %llu, data "
-			  "%llu; recorded %llu; evictions %llu, stale heap "
-			  "roots %llu; entries taken: itab %llu, dtab %llu\n",
+			  "%llu, group %llu; recorded %llu; evictions %llu, stale heap "
+			  "roots %llu; entries taken: itab %llu, dtab %llu, "
+			  "gtab %llu, pinned %llu; groups %llu of %llu "
+			  "accesses, %llu alone\n",
 			  VG_(getpid)(), st.sbs, st.sbs_defer, st.iwalk,
-			  st.dwalk, st.refs, st.evict, st.stale, st.idisp,
-			  st.ddisp);
+			  st.dwalk, st.gwalk, st.refs, st.evict, st.stale, st.idisp,
+			  st.ddisp, st.gdisp, st.pinned, st.groups,
+			  st.members, st.singles);
+	if (clo_stats)
+		VG_(umsg)("kvtrace: group checks failed after the first "
+			  "access: across pages %llu, entry %llu, clean "
+			  "%llu\n", st.gfail[0], st.gfail[1], st.gfail[2]);
 	if (lost)
 		VG_(umsg)("kvtrace: process %d lost %llu records (the "
 			  "activator went away)\n", VG_(getpid)(),

@@ -15,7 +15,7 @@ $(VG_POOLSIM): $(OBJ)/tests/valgrind/kvt-poolsim.o $(LIBKVT_A)
 
 all: $(VG_LRU) $(VG_POOLSIM)
 
-VG_TESTS := shape pool lackey fidelity errors
+VG_TESTS := shape pool lackey fidelity exact errors
 
 .PHONY: check-valgrind
 check-valgrind:
