@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Wall time of the sample workload and of sort(1) natively, under
+# Wall time and CPU time (user + sys of every process, the activator's
+# included) of the sample workload and of sort(1) natively, under
 # valgrind --tool=none, --tool=lackey --trace-mem=yes, and under
 # `activator --valgrind` with --pool 512 and --pool 0; bytes written per
 # reference; the LRU fidelity table of the pool.  Release binaries.
+# The machine may be shared: each row runs REPS times and shows the
+# least and the median of both times; the ratios use the least CPU and
+# the least wall times.
 # Environment: SORT_LINES (1000000), POOL0_SORT_LINES (100000: --pool 0
 # records every access, billions on the full input), LACKEY_SORT_LINES
-# (5000), PAGES (256).
+# (5000), PAGES (256), REPS (3; lackey runs once).
 set -u
 ACT=${ACT:-bin/activator}
 WL=${WL:-bin/kvt-sample-workload}
@@ -14,6 +18,7 @@ SORT_LINES=${SORT_LINES:-1000000}
 LACKEY_SORT_LINES=${LACKEY_SORT_LINES:-5000}
 POOL0_SORT_LINES=${POOL0_SORT_LINES:-100000}
 PAGES=${PAGES:-256}
+REPS=${REPS:-3}
 T=$(mktemp -d /tmp/kvt-vgbench.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 mkdir -p "$T/wd"
@@ -22,25 +27,31 @@ awk -v n="$SORT_LINES" 'BEGIN { srand(42); for (i = 0; i < n; i++)
 head -n "$LACKEY_SORT_LINES" "$T/in.txt" >"$T/small.txt"
 head -n "$POOL0_SORT_LINES" "$T/in.txt" >"$T/mid.txt"
 
-secs() {	# secs COMMAND...: wall seconds (stdout, stderr discarded)
-	local t0 t1
-	t0=$(date +%s.%N)
-	"$@" >/dev/null 2>"$T/last.err"
-	t1=$(date +%s.%N)
-	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
+once() {	# once COMMAND...: "wall cpu" seconds (output discarded)
+	local TIMEFORMAT='%R %U %S'
+	{ time "$@" >/dev/null 2>"$T/last.err"; } 2>"$T/time"
+	awk '{ printf "%.2f %.2f\n", $1, $2 + $3 }' "$T/time"
 }
-row() {		# row NAME INPUT-LABEL COMMAND...
-	local name=$1 label=$2 s
+row() {		# row NAME INPUT-LABEL COMMAND...: sets LAST (wall), LASTCPU
+	local name=$1 label=$2 n=$REPS i
 	shift 2
-	s=$(secs "$@")
-	printf "%-28s %-16s %8s s" "$name" "$label" "$s"
+	case $name in *lackey*) n=1 ;; esac
+	: >"$T/times"
+	for ((i = 0; i < n; i++)); do
+		once "$@" >>"$T/times"
+	done
+	read -r LAST wmed < <(cut -d' ' -f1 "$T/times" | sort -n |
+		awk '{ v[NR] = $1 } END { print v[1], v[int((NR + 1) / 2)] }')
+	read -r LASTCPU cmed < <(cut -d' ' -f2 "$T/times" | sort -n |
+		awk '{ v[NR] = $1 } END { print v[1], v[int((NR + 1) / 2)] }')
+	printf "%-28s %-14s wall %7s s (med %7s)  cpu %7s s (med %7s)" \
+		"$name" "$label" "$LAST" "$wmed" "$LASTCPU" "$cmed"
 	if grep -q "^references:" "$T/last.err"; then
 		printf "  refs %s  %s B/ref" \
 			"$(sed -n 's/^references: //p' "$T/last.err")" \
 			"$(sed -n 's/^bytes-per-reference: //p' "$T/last.err")"
 	fi
 	echo
-	LAST=$s
 }
 VG="valgrind -q --trace-children=yes"
 echo "# activator --valgrind benchmark ($(date -u +%F), $(nproc) CPUs)"
@@ -54,16 +65,17 @@ for what in workload sort; do
 		mlab="$POOL0_SORT_LINES lines"
 	fi
 	row "$what native" "$lab" "${cmd[@]}"
-	row "$what --tool=none" "$lab" $VG --tool=none "${cmd[@]}"; none=$LAST
-	row "$what activator --pool 512" "$lab" "$ACT" --valgrind "$T/k" "$T/r" -- "${cmd[@]}"; p512=$LAST
+	row "$what --tool=none" "$lab" $VG --tool=none "${cmd[@]}"; none=$LAST; nonec=$LASTCPU
+	row "$what activator --pool 512" "$lab" "$ACT" --valgrind "$T/k" "$T/r" -- "${cmd[@]}"; p512=$LAST; p512c=$LASTCPU
 	[ $what = sort ] && row "$what --tool=none" "$mlab" $VG --tool=none "${mid[@]}"
 	row "$what activator --pool 0" "$mlab" "$ACT" --valgrind --pool 0 "$T/k" "$T/r" -- "${mid[@]}"
 	row "$what --tool=none" "$slab" $VG --tool=none "${small[@]}"
-	row "$what lackey --trace-mem" "$slab" $VG --tool=lackey --trace-mem=yes --log-file="$T/lk.%p" "${small[@]}"; lk=$LAST
-	row "$what activator --pool 512" "$slab" "$ACT" --valgrind "$T/k" "$T/r" -- "${small[@]}"; sp512=$LAST
-	awk -v a="$p512" -v b="$none" -v l="$lk" -v s="$sp512" -v w=$what 'BEGIN {
-		printf "%s: --pool 512 / --tool=none = %.2f (goal <= 2); lackey / --pool 512 = %.1f (goal >= 50)\n",
-			w, a / b, l / s }'
+	row "$what lackey --trace-mem" "$slab" $VG --tool=lackey --trace-mem=yes --log-file="$T/lk.%p" "${small[@]}"; lk=$LAST; lkc=$LASTCPU
+	row "$what activator --pool 512" "$slab" "$ACT" --valgrind "$T/k" "$T/r" -- "${small[@]}"; sp512=$LAST; sp512c=$LASTCPU
+	awk -v a="$p512" -v b="$none" -v ac="$p512c" -v bc="$nonec" \
+	    -v l="$lk" -v s="$sp512" -v lc="$lkc" -v sc="$sp512c" -v w=$what 'BEGIN {
+		printf "%s: --pool 512 / --tool=none = %.2f wall, %.2f cpu (goal <= 2); lackey / --pool 512 = %.1f wall, %.1f cpu (goal >= 50)\n",
+			w, a / b, ac / bc, l / s, lc / sc }'
 done
 if [ -x "$LRU" ]; then
 	echo "# LRU faults, pool-filtered vs full trace (workload pages=$PAGES)"
