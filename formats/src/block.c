@@ -545,19 +545,29 @@ decode_refs_fast(struct kvt_enc *st, const uint8_t **pp,
 	return n;
 }
 
-int kvt_block_decode(const struct kvt_blkhdr *b, const uint8_t *payload,
-		     int sk, struct kvt_batch *bt, const char *path,
-		     const char *where, uint64_t off, struct kvt_error *err)
+void kvt_dec_start(struct kvt_dec *d, const struct kvt_blkhdr *b,
+		   const uint8_t *payload, int sk, const char *path,
+		   const char *where, uint64_t off)
 {
-	const uint8_t *p = payload, *end = payload + b->len;
-	unsigned long long o = off;
-	struct kvt_enc st;
-	char *sp;
-	size_t i, n = 0;
-	int pagesk = sk == KVT_SK_PAGES_NAMED ? KVT_SK_PAGES : sk;
+	memset(d, 0, sizeof(*d));
+	d->p = payload;
+	d->end = payload + b->len;
+	d->count = b->count;
+	d->first = b->first;
+	d->last = b->last;
+	d->st.seq = b->first - 1;
+	d->sk = sk;
+	d->path = path;
+	d->where = where;
+	d->off = off;
+}
 
-	if (bt->cap < b->count) {
-		size_t cap = b->count;
+/* Grow bt to hold nrec records and nstr bytes of strings. */
+static int batch_reserve(struct kvt_batch *bt, size_t nrec, size_t nstr,
+			 const char *path, struct kvt_error *err)
+{
+	if (bt->cap < nrec) {
+		size_t cap = nrec > 2 * bt->cap ? nrec : 2 * bt->cap;
 		struct kvt_rec *nr = realloc(bt->recs, cap * sizeof(*nr));
 
 		if (!nr)
@@ -566,8 +576,8 @@ int kvt_block_decode(const struct kvt_blkhdr *b, const uint8_t *payload,
 		bt->recs = nr;
 		bt->cap = cap;
 	}
-	if (bt->strs_cap < (size_t)b->len + b->count + 1) {
-		size_t cap = (size_t)b->len + b->count + 1;
+	if (bt->strs_cap < nstr) {
+		size_t cap = nstr > 2 * bt->strs_cap ? nstr : 2 * bt->strs_cap;
 		char *ns = realloc(bt->strs, cap);
 
 		if (!ns)
@@ -576,10 +586,33 @@ int kvt_block_decode(const struct kvt_blkhdr *b, const uint8_t *payload,
 		bt->strs = ns;
 		bt->strs_cap = cap;
 	}
+	return 0;
+}
+
+int kvt_dec_next(struct kvt_dec *d, struct kvt_batch *bt, size_t max,
+		 struct kvt_error *err)
+{
+	const uint8_t *p = d->p, *end = d->end;
+	const char *path = d->path, *where = d->where;
+	unsigned long long o = d->off;
+	size_t i = d->i, n = 0, lim;
+	int sk = d->sk;
+	int pagesk = sk == KVT_SK_PAGES_NAMED ? KVT_SK_PAGES : sk;
+	struct kvt_enc st = d->st;
+	char *sp;
+
+	bt->nrecs = 0;
+	if (d->done)
+		return 0;
+	if (max > d->count - i)
+		max = d->count - i;
+	lim = i + max;
+	/* strings take at most the payload bytes they come from, plus NULs */
+	if (batch_reserve(bt, max ? max : 1, (size_t)(end - p) + max + 1, path,
+			  err))
+		return err->status;
 	sp = bt->strs;
-	memset(&st, 0, sizeof(st));
-	st.seq = b->first - 1;
-	for (i = 0; i < b->count; i++) {
+	for (; i < lim; i++) {
 		struct kvt_rec *r;
 		uint8_t tag, ext;
 		unsigned int type, low, idx;
@@ -589,12 +622,11 @@ int kvt_block_decode(const struct kvt_blkhdr *b, const uint8_t *payload,
 
 		if (sk == KVT_SK_REFS) {
 			size_t k = decode_refs_fast(&st, &p, end,
-						    bt->recs + n,
-						    b->count - i);
+						    bt->recs + n, lim - i);
 
 			i += k;
 			n += k;
-			if (i == b->count)
+			if (i == lim)
 				break;
 		}
 		r = &bt->recs[n];
@@ -620,7 +652,7 @@ int kvt_block_decode(const struct kvt_blkhdr *b, const uint8_t *payload,
 			return BAD("bad varint", path, where, o, i);
 		}
 		seq = st.seq + v;
-		if (i == 0 ? seq != b->first : seq <= st.seq)
+		if (i == 0 ? seq != d->first : seq <= st.seq)
 			return kvt_err(err, KVT_E_FORMAT,
 				       "%s: %s %llu: block record %zu: sequence number %llu after %llu",
 				       path, where, o, i,
@@ -790,15 +822,31 @@ bad:
 		return BAD("invalid %s record", path, where, o, i,
 			   type == KVT_REC_PAGE ? "page" : "field in a");
 	}
+	d->p = p;
+	d->i = (uint32_t)i;
+	d->st = st;
+	bt->nrecs = n;
+	if (i < d->count)
+		return 0;
+	d->done = true;
 	if (p != end)
 		return kvt_err(err, KVT_E_FORMAT,
 			       "%s: %s %llu: %zu bytes after the block's %u records",
-			       path, where, o, (size_t)(end - p), b->count);
-	if (b->count && st.seq != b->last)
+			       path, where, o, (size_t)(end - p), d->count);
+	if (d->count && st.seq != d->last)
 		return kvt_err(err, KVT_E_FORMAT,
 			       "%s: %s %llu: block's last sequence number is %llu, its header says %llu",
 			       path, where, o, (unsigned long long)st.seq,
-			       (unsigned long long)b->last);
-	bt->nrecs = n;
+			       (unsigned long long)d->last);
 	return 0;
+}
+
+int kvt_block_decode(const struct kvt_blkhdr *b, const uint8_t *payload,
+		     int sk, struct kvt_batch *bt, const char *path,
+		     const char *where, uint64_t off, struct kvt_error *err)
+{
+	struct kvt_dec d;
+
+	kvt_dec_start(&d, b, payload, sk, path, where, off);
+	return kvt_dec_next(&d, bt, b->count, err);
 }

@@ -241,10 +241,43 @@ struct kvt_batch {
 };
 
 /*
- * Decode the payload of a data block whose header is b into bt.  sk is the
- * stream kind (record types of another stream are corrupt).  off is the
- * block's offset, for messages.
+ * A data block being decoded a chunk of records at a time, so that the
+ * records handed out stay in the reading thread's cache.
  */
+struct kvt_dec {
+	const uint8_t *p, *end;		/* the payload still to decode */
+	struct kvt_enc st;
+	uint32_t count, i;		/* records in the block, decoded */
+	bool done;			/* all decoded and the end checked */
+	uint64_t first, last;
+	int sk;
+	const char *path, *where;	/* for messages */
+	uint64_t off;
+};
+
+/* Records handed out at a time by the reader (KVT_DEC_CHUNK * 88 bytes
+ * stay in a core's L2 cache). */
+#define KVT_DEC_CHUNK 4096
+
+/*
+ * Start decoding the payload of a data block whose header is b.  sk is
+ * the stream kind (record types of another stream are corrupt); path,
+ * where ("offset", "raw offset") and off (the block's offset) are for
+ * messages and must outlive d.
+ */
+void kvt_dec_start(struct kvt_dec *d, const struct kvt_blkhdr *b,
+		   const uint8_t *payload, int sk, const char *path,
+		   const char *where, uint64_t off);
+/*
+ * Decode the next (at most max) records of d into bt, replacing what bt
+ * held; bt->nrecs may be 0 when only unknown record types were skipped.
+ * After the last record, d->done is set and the end of the payload and
+ * the block's last sequence number are checked.  Returns 0 or a status
+ * (err set): the block is corrupt from that record on.
+ */
+int kvt_dec_next(struct kvt_dec *d, struct kvt_batch *bt, size_t max,
+		 struct kvt_error *err);
+/* The whole block at once: kvt_dec_start, then kvt_dec_next. */
 int kvt_block_decode(const struct kvt_blkhdr *b, const uint8_t *payload,
 		     int sk, struct kvt_batch *bt, const char *path,
 		     const char *where, uint64_t off, struct kvt_error *err);

@@ -219,11 +219,15 @@ int kvt_writer_close(struct kvt_writer *w, struct kvt_error *err);
 /* ---- reader ------------------------------------------------------------------- */
 
 /*
- * threads: 1 decodes in the caller's thread; N >= 2 starts N worker threads
- * that inflate and decode blocks of gzip-blocks, zstd and raw files in
- * parallel (the caller also decodes the block it waits for when no worker
- * has taken it yet).  A plain gzip or zstd stream is inflated in the
- * caller's thread (it cannot be split) and decoded by the workers.
+ * threads: 1 does everything in the caller's thread; N >= 2 starts N worker
+ * threads that inflate and check (XXH64) blocks of gzip-blocks, zstd and
+ * raw files in parallel, ahead of the caller (which also takes the block
+ * it waits for when no worker has taken it yet).  A plain gzip or zstd
+ * stream is inflated in the caller's thread (it cannot be split) and
+ * checked by the workers.  Records are decoded into struct kvt_rec by the
+ * caller, a few thousand per batch: they are then still in its cache when
+ * it reads them, which costs less than moving decoded records between
+ * cores.
  */
 struct kvt_reader_opts {
 	int threads;		/* decoding threads, 0: default (2) */
