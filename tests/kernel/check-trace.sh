@@ -94,6 +94,7 @@ $1 == "clone" {
 	}
 	next
 }
+{ if (f["cpu"] != "") cpus[f["cpu"]] = 1 }
 $1 == "exit" { exited[f["tid"]] = 1; delete live[f["tid"]]; next }
 $1 == "switch" || $1 == "lost" || $1 == "mark" || $1 == "inode-free" {
 	if ($1 == "lost") lost += f["count"]
@@ -162,6 +163,7 @@ END {
 	printf "%s - inode-free of workload.dat after it was removed\n", freed ? "ok" : "not ok"
 	printf "%s - no task used before it was introduced (%d; roots from tid 0: %d)\n", implicit == 0 ? "ok" : "not ok", implicit, roots
 	printf "%s - no lost records (%d)\n", lost == 0 ? "ok" : "not ok", lost
+	printf "%s - records from %d CPUs, merged by sequence number\n", (length(cpus) >= 2) ? "ok" : "not ok", length(cpus)
 }' "$d/dump.txt" >"$d/facts.txt"
 cat "$d/facts.txt"
 grep -q '^not ok' "$d/facts.txt" && bad=1
