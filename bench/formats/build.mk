@@ -3,6 +3,12 @@
 # reference stream (default 100M); the table also goes to
 # build/bench/formats.txt.
 FORMATS_READBENCH := $(BUILD)/bench/formats/readbench
+# decbench: the block decoder alone (FILE of codec none), for tuning it
+FORMATS_DECBENCH := $(BUILD)/bench/formats/decbench
+
+$(FORMATS_DECBENCH): $(OBJ)/bench/formats/decbench.o $(LIBKVT_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(KVT_LIBS)
 
 $(FORMATS_READBENCH): $(OBJ)/bench/formats/readbench.o $(LIBKVT_A)
 	@mkdir -p $(dir $@)

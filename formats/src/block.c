@@ -5,6 +5,7 @@
  * block checksum.
  */
 #include <endian.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #define XXH_STATIC_LINKING_ONLY
@@ -401,6 +402,8 @@ static const uint8_t stream_of[KVT_REC_TYPE_MAX + 1] = {
 	[KVT_REC_PAGE] = KVT_SK_PAGES,
 };
 
+static const struct kvt_rec zero_rec;
+
 #define BAD(...)                                                        \
 	kvt_err(err, KVT_E_FORMAT, "%s: %s %llu: block record %zu: " __VA_ARGS__)
 
@@ -421,9 +424,11 @@ _Static_assert(KVT_HAS_TS == KVT_EXT_TS && KVT_HAS_CPU == KVT_EXT_CPU,
 
 /* Bytes a fast-path record may look at from its tag on. */
 #define FAST_WINDOW 32
-#ifndef PREFETCH_AHEAD
-#define PREFETCH_AHEAD 1024
-#endif
+_Static_assert(offsetof(struct kvt_rec, type) == 0 &&
+	       offsetof(struct kvt_rec, has) == 1 &&
+	       offsetof(struct kvt_rec, reserved) == 2 &&
+	       offsetof(struct kvt_rec, tid) == 4,
+	       "bytes 0-7 of a record: type, has, reserved, tid");
 
 static inline uint64_t load_le64(const uint8_t *p)
 {
@@ -465,14 +470,13 @@ static inline uint64_t varint8(uint64_t x, unsigned int *len, uint64_t *ok)
  * fast path stops, without consuming, at anything unusual.
  */
 static __attribute__((noinline)) size_t
-decode_refs_fast(struct kvt_enc *st, const uint8_t **pp,
-			       const uint8_t *end, struct kvt_rec *out,
-			       size_t max)
+decode_refs_fast(struct kvt_enc *st, const uint8_t **pp, const uint8_t *end,
+		 struct kvt_rec *out, size_t max)
 {
 	const uint8_t *p = *pp;
 	const uint8_t *lim = end - FAST_WINDOW;
-	uint64_t seq = st->seq, ts = st->ts, tsmask;
-	uint32_t tid = st->tid, cpu;
+	uint64_t seq = st->seq, ts = st->ts, tsmask, head;
+	uint32_t cpu;
 	uint8_t has = st->pres;
 	size_t n = 0;
 
@@ -480,11 +484,13 @@ decode_refs_fast(struct kvt_enc *st, const uint8_t **pp,
 		return 0;
 	tsmask = has & KVT_EXT_TS ? ~0ull : 0;
 	cpu = has & KVT_EXT_CPU ? st->cpu : 0;
+	/* bytes 0-7 of every record but the type: has, reserved, tid */
+	head = (uint64_t)has << 8 | (uint64_t)st->tid << 32;
 	while (n < max && p <= lim) {
-		const uint8_t *q = p + 1, *body, *bend;
+		const uint8_t *q = p + 1, *body;
 		struct kvt_rec *r = &out[n];
-		unsigned int tag = p[0], len, vlen, b0, idx, more;
-		uint64_t v, ok, vok, z, a;
+		unsigned int tag = p[0], len, vlen, b0, more, bad;
+		uint64_t v, x, z, a, ok;
 
 		if ((tag & ~1u) != (KVT_REC_READ | KVT_TAG_SEQ1))
 			break;
@@ -494,41 +500,50 @@ decode_refs_fast(struct kvt_enc *st, const uint8_t **pp,
 		 * length off the chain from one record to the next.
 		 */
 		v = 0;
-		ok = 1;
+		bad = 0;
 		if (tsmask) {
 			v = *q;
 			if (__builtin_expect(v < 0x80, 1)) {
 				q++;
 			} else {
 				v = varint8(load_le64(q), &len, &ok);
+				bad = !ok;
 				q += len;
 			}
 		}
-		/* body length, one byte, then the based address */
+		/*
+		 * The body: its length (one byte), then the based address:
+		 * byte 0 and, with its "more" bit, a varint, here of at most
+		 * 8 bytes, decoded without branches (the lengths of address
+		 * deltas do not predict).  The body must hold exactly these
+		 * bytes (trailing bytes and long varints take the general
+		 * path); within FAST_WINDOW, so inside the payload.
+		 */
 		body = q + 1;
-		bend = body + *q;
 		b0 = body[0];
 		more = b0 >> 7;
-		z = varint8(load_le64(body + 1), &vlen, &vok);
+		x = varint8(load_le64(body + 1), &vlen, &ok);
 		vlen &= -more;
-		z &= -(uint64_t)more;
-		if (!ok | (*q == 0) | (*q >= 0x80) | (bend > end) |
-		    (more & (!vok | !z | (body + 1 + vlen > bend))))
+		x &= -(uint64_t)more;
+		bad |= (*q != 1 + vlen) | (more & ((ok == 0) | (x == 0)));
+		if (bad)
 			break;
 		ts += (uint64_t)kvt_unzigzag(v);
 		seq++;
-		idx = (b0 >> 0) & 3;
-		z = z << 5 | ((b0 >> 2) & 0x1f);
-		a = st->addr[idx] + (uint64_t)kvt_unzigzag(z);
-		st->addr[idx] = a;
+		z = x << 5 | ((b0 >> 2) & 0x1f);
+		a = st->addr[b0 & 3] + (uint64_t)kvt_unzigzag(z);
+		st->addr[b0 & 3] = a;
 
-		/* the lines of later records, wanted for writing */
-		__builtin_prefetch((const char *)r + PREFETCH_AHEAD, 1);
 		/* every byte of the record, without a call to memset */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		head = (head & ~0xffull) | (tag & KVT_TAG_TYPE_MASK);
+		memcpy(r, &head, sizeof(head));
+#else
 		r->type = (uint8_t)(tag & KVT_TAG_TYPE_MASK);
 		r->has = has;
 		r->reserved = 0;
-		r->tid = tid;
+		r->tid = (uint32_t)(head >> 32);
+#endif
 		r->seq = seq;
 		r->ts = ts & tsmask;
 		r->cpu = cpu;
@@ -536,7 +551,7 @@ decode_refs_fast(struct kvt_enc *st, const uint8_t **pp,
 		r->str = NULL;
 		memset(&r->u, 0, sizeof(r->u));
 		r->u.ref.addr = a;
-		p = bend;
+		p = body + 1 + vlen;
 		n++;
 	}
 	st->seq = seq;
@@ -659,7 +674,7 @@ int kvt_dec_next(struct kvt_dec *d, struct kvt_batch *bt, size_t max,
 				       (unsigned long long)seq,
 				       (unsigned long long)st.seq);
 		st.seq = seq;
-		memset(r, 0, sizeof(*r));
+		*r = zero_rec;	/* not memset: a rep stos for 88 bytes */
 		r->type = (uint8_t)type;
 		r->seq = seq;
 		if (ext & KVT_EXT_TID) {
