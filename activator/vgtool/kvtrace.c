@@ -489,7 +489,7 @@ static struct {
 	ULong groups, members;	/* access groups, their accesses */
 	ULong singles;		/* accesses checked alone */
 	ULong sbs, sbs_defer;	/* superblocks instrumented, deferred */
-} st;
+} stats;
 
 static struct pnode *pn;
 static UInt *heap;		/* pool_used nodes */
@@ -688,10 +688,10 @@ static UInt pool_victim(void)
 		ULong t = last_ref(i);
 
 		if (t == pn[i].key) {
-			st.evict++;
+			stats.evict++;
 			return i;
 		}
-		st.stale++;
+		stats.stale++;
 		pn[i].key = t;
 		sift_down(0);
 	}
@@ -737,7 +737,7 @@ static void tab_install(UInt i, UInt tab, ULong t, ULong pin)
 		if (pn[i].ient != x + 1) {
 			if (e->tag != NOTAG) {
 				ient_free(pool_find(e->tag >> PAGE_SHIFT));
-				st.idisp++;
+				stats.idisp++;
 			}
 			pn[i].ient = x + 1;
 			e->tag = base;
@@ -752,7 +752,7 @@ static void tab_install(UInt i, UInt tab, ULong t, ULong pin)
 		e = &tb[x];
 		if ((tab == TAB_D ? pn[i].dent : pn[i].gent) != x + 1) {
 			if (e->node && tab == TAB_G && e->time >= pin) {
-				st.pinned++;
+				stats.pinned++;
 				return;
 			}
 			if (e->node) {
@@ -761,9 +761,9 @@ static void tab_install(UInt i, UInt tab, ULong t, ULong pin)
 				xent_free(o, tb, tab == TAB_D ? &pn[o].dent :
 					  &pn[o].gent);
 				if (tab == TAB_D)
-					st.ddisp++;
+					stats.ddisp++;
 				else
-					st.gdisp++;
+					stats.gdisp++;
 			}
 			xp = tab == TAB_D ? &pn[i].dent : &pn[i].gent;
 			*xp = x + 1;
@@ -807,13 +807,13 @@ static inline void access_page(Addr page, Addr a, Bool write, UInt tab,
 		if (write && !pn[i].dirty) {
 			mark_dirty(i);
 			emit_ref(KVT_REC_WRITE, a);
-			st.refs++;
+			stats.refs++;
 		}
 	} else {
 		i = pool_insert(page, t);
 		pn[i].dirty = write;
 		emit_ref(write ? KVT_REC_WRITE : KVT_REC_READ, a);
-		st.refs++;
+		stats.refs++;
 	}
 	tab_install(i, tab, t, pin);
 }
@@ -907,7 +907,7 @@ static inline ULong arg_pin(UWord arg)
 
 static VG_REGPARM(2) void kt_ifetch(Addr a, UWord arg)
 {
-	st.iwalk++;
+	stats.iwalk++;
 	access_range(a, arg & ((1 << ARG_SIZE_BITS) - 1), False, TAB_I,
 		     arg_time(arg), 0);
 }
@@ -917,21 +917,21 @@ static VG_REGPARM(2) void kt_ifetch(Addr a, UWord arg)
  * in one constant. */
 static VG_REGPARM(1) void kt_ifetch1(UWord arg)
 {
-	st.iwalk++;
+	stats.iwalk++;
 	access_range(arg & ((1ULL << 48) - 1), 1, False, TAB_I,
 		     *clk - (arg >> 48), 0);
 }
 
 static VG_REGPARM(2) void kt_read(Addr a, UWord arg)
 {
-	st.dwalk++;
+	stats.dwalk++;
 	access_range(a, arg & ((1 << ARG_SIZE_BITS) - 1), False, TAB_D,
 		     arg_time(arg), 0);
 }
 
 static VG_REGPARM(2) void kt_write(Addr a, UWord arg)
 {
-	st.dwalk++;
+	stats.dwalk++;
 	access_range(a, arg & ((1 << ARG_SIZE_BITS) - 1), True, TAB_D,
 		     arg_time(arg), 0);
 }
@@ -950,32 +950,32 @@ static VG_REGPARM(3) UWord kt_ghead(Addr a, UWord arg, UWord g)
 	struct dent *e = &gtab[(lo >> PAGE_SHIFT) & dmask];
 	Addr tag;
 
-	st.gwalk++;
+	stats.gwalk++;
 	access_range(a, arg & ((1 << ARG_SIZE_BITS) - 1), g & 1, TAB_G,
 		     arg_time(arg), arg_pin(arg));
 	tag = g & 2 ? e->wtag : e->rtag;
 	if (lo - tag < PAGE_SZ - span + 1)
 		return 1;
 	if ((lo & (PAGE_SZ - 1)) + span > PAGE_SZ)
-		st.gfail[0]++;
+		stats.gfail[0]++;
 	else if (e->rtag != (lo & PAGE_MASK_))
-		st.gfail[1]++;
+		stats.gfail[1]++;
 	else
-		st.gfail[2]++;
+		stats.gfail[2]++;
 	return 0;
 }
 
 /* The same for the accesses of a group whose check failed. */
 static VG_REGPARM(2) void kt_gread(Addr a, UWord arg)
 {
-	st.gwalk++;
+	stats.gwalk++;
 	access_range(a, arg & ((1 << ARG_SIZE_BITS) - 1), False, TAB_D,
 		     arg_time(arg), 0);
 }
 
 static VG_REGPARM(2) void kt_gwrite(Addr a, UWord arg)
 {
-	st.gwalk++;
+	stats.gwalk++;
 	access_range(a, arg & ((1 << ARG_SIZE_BITS) - 1), True, TAB_D,
 		     arg_time(arg), 0);
 }
@@ -1248,11 +1248,11 @@ static void add_member(struct sbst *s, struct group *g, IRExpr *addr,
 						       IRExpr_RdTmp(res)));
 		g->started = True;
 		g->last = g->stored = k;
-		st.groups++;
-		st.members++;
+		stats.groups++;
+		stats.members++;
 		return;
 	}
-	st.members++;
+	stats.members++;
 	g->last = k;
 	add_call(sb, write ? "kt_gwrite" : "kt_gread",
 		 write ? (void *)kt_gwrite : (void *)kt_gread, addr,
@@ -1293,7 +1293,7 @@ static void add_check(struct sbst *s, IRExpr *addr, UInt size, Bool write,
 		add_call(sb, name, fn, addr, arg, guard);
 		return;
 	}
-	st.singles++;
+	stats.singles++;
 	te = dent_of(sb, addr, dtab);
 	hit = dent_hit(sb, te, addr, size, write);
 	add_call(sb, name, fn, addr, arg, and1(sb, guard, not1(sb, hit)));
@@ -1613,8 +1613,8 @@ static IRSB *kt_instrument(VgCallbackClosure *closure, IRSB *in,
 					    MAX_ACCS * sizeof(*s.grp));
 			find_groups(&s, in, i);
 		}
-		st.sbs++;
-		st.sbs_defer += s.defer;
+		stats.sbs++;
+		stats.sbs_defer += s.defer;
 		s.t0 = assign(s.sb, Ity_I64, IRExpr_Load(Iend_LE, Ity_I64,
 				mkIRExpr_HWord((HWord)clk)));
 		addStmtToIRSB(s.sb, IRStmt_Store(Iend_LE,
@@ -2196,14 +2196,14 @@ static void kt_fini(Int exitcode)
 			  "roots %llu; entries taken: itab %llu, dtab %llu, "
 			  "gtab %llu, pinned %llu; groups %llu of %llu "
 			  "accesses, %llu alone\n",
-			  VG_(getpid)(), st.sbs, st.sbs_defer, st.iwalk,
-			  st.dwalk, st.gwalk, st.refs, st.evict, st.stale, st.idisp,
-			  st.ddisp, st.gdisp, st.pinned, st.groups,
-			  st.members, st.singles);
+			  VG_(getpid)(), stats.sbs, stats.sbs_defer, stats.iwalk,
+			  stats.dwalk, stats.gwalk, stats.refs, stats.evict, stats.stale, stats.idisp,
+			  stats.ddisp, stats.gdisp, stats.pinned, stats.groups,
+			  stats.members, stats.singles);
 	if (clo_stats)
 		VG_(umsg)("kvtrace: group checks failed after the first "
 			  "access: across pages %llu, entry %llu, clean "
-			  "%llu\n", st.gfail[0], st.gfail[1], st.gfail[2]);
+			  "%llu\n", stats.gfail[0], stats.gfail[1], stats.gfail[2]);
 	if (lost)
 		VG_(umsg)("kvtrace: process %d lost %llu records (the "
 			  "activator went away)\n", VG_(getpid)(),
