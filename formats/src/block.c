@@ -459,20 +459,24 @@ static inline uint64_t varint8(uint64_t x, unsigned int *len, uint64_t *ok)
 }
 
 /*
- * Decode, from *pp, the run of read/write records that need nothing but
- * the common case: the tag says SEQ1 without EXT (same tid, cpu and
- * presence bits as the record before), the ts delta and the address's
- * varint take at most 8 bytes, the body length one byte; and at least
+ * Decode, from *pp, the run of read/write records (or, with page, of page
+ * records) that need nothing but the common case: the tag says SEQ1
+ * without EXT (same tid, cpu and presence bits as the record before), the
+ * ts delta and the based value's varint take at most 8 bytes, the body
+ * holds the based value and nothing else; and at least
  * FAST_WINDOW bytes of payload are left, so that 8-byte loads stay inside
  * it.  At most max records go to out.  Returns how many were decoded;
  * *pp and st are advanced past them.  The first record that does not
  * qualify is left to the general decoder, which also reports errors: the
  * fast path stops, without consuming, at anything unusual.
  */
-static __attribute__((noinline)) size_t
-decode_refs_fast(struct kvt_enc *st, const uint8_t **pp, const uint8_t *end,
-		 struct kvt_rec *out, size_t max)
+static inline __attribute__((always_inline)) size_t
+decode_fast(struct kvt_enc *st, const uint8_t **pp, const uint8_t *end,
+	    struct kvt_rec *out, size_t max, const bool page)
 {
+	/* page: k = 3 caller bits in the based value, else 0 (an address) */
+	const unsigned int k = page ? 3 : 0, dbits = 5 - k;
+	uint64_t *base = page ? st->page : st->addr;
 	const uint8_t *p = *pp;
 	const uint8_t *lim = end - FAST_WINDOW;
 	uint64_t seq = st->seq, ts = st->ts, tsmask, head;
@@ -492,7 +496,8 @@ decode_refs_fast(struct kvt_enc *st, const uint8_t **pp, const uint8_t *end,
 		unsigned int tag = p[0], len, vlen, b0, more, bad;
 		uint64_t v, x, z, a, ok;
 
-		if ((tag & ~1u) != (KVT_REC_READ | KVT_TAG_SEQ1))
+		if (page ? tag != (KVT_REC_PAGE | KVT_TAG_SEQ1)
+			 : (tag & ~1u) != (KVT_REC_READ | KVT_TAG_SEQ1))
 			break;
 		/*
 		 * ts delta (only when the run has timestamps): nearly always
@@ -530,9 +535,9 @@ decode_refs_fast(struct kvt_enc *st, const uint8_t **pp, const uint8_t *end,
 			break;
 		ts += (uint64_t)kvt_unzigzag(v);
 		seq++;
-		z = x << 5 | ((b0 >> 2) & 0x1f);
-		a = st->addr[b0 & 3] + (uint64_t)kvt_unzigzag(z);
-		st->addr[b0 & 3] = a;
+		z = x << dbits | ((b0 >> (k + 2)) & ((1u << dbits) - 1));
+		a = base[(b0 >> k) & 3] + (uint64_t)kvt_unzigzag(z);
+		base[(b0 >> k) & 3] = a;
 
 		/* every byte of the record, without a call to memset */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -550,7 +555,13 @@ decode_refs_fast(struct kvt_enc *st, const uint8_t **pp, const uint8_t *end,
 		r->str_len = 0;
 		r->str = NULL;
 		memset(&r->u, 0, sizeof(r->u));
-		r->u.ref.addr = a;
+		if (page) {
+			r->u.page.page = a;
+			r->u.page.kind = b0 & 3;
+			r->u.page.named = (b0 >> 2) & 1;
+		} else {
+			r->u.ref.addr = a;
+		}
 		p = body + 1 + vlen;
 		n++;
 	}
@@ -558,6 +569,20 @@ decode_refs_fast(struct kvt_enc *st, const uint8_t **pp, const uint8_t *end,
 	st->ts = ts;
 	*pp = p;
 	return n;
+}
+
+static __attribute__((noinline)) size_t
+decode_refs_fast(struct kvt_enc *st, const uint8_t **pp, const uint8_t *end,
+		 struct kvt_rec *out, size_t max)
+{
+	return decode_fast(st, pp, end, out, max, false);
+}
+
+static __attribute__((noinline)) size_t
+decode_pages_fast(struct kvt_enc *st, const uint8_t **pp, const uint8_t *end,
+		  struct kvt_rec *out, size_t max)
+{
+	return decode_fast(st, pp, end, out, max, true);
 }
 
 void kvt_dec_start(struct kvt_dec *d, const struct kvt_blkhdr *b,
@@ -635,9 +660,12 @@ int kvt_dec_next(struct kvt_dec *d, struct kvt_batch *bt, size_t max,
 		const uint8_t *bend;
 		int rs;
 
-		if (sk == KVT_SK_REFS) {
-			size_t k = decode_refs_fast(&st, &p, end,
-						    bt->recs + n, lim - i);
+		if (sk != KVT_SK_KERNEL) {
+			size_t k = sk == KVT_SK_REFS ?
+				decode_refs_fast(&st, &p, end, bt->recs + n,
+						 lim - i) :
+				decode_pages_fast(&st, &p, end, bt->recs + n,
+						  lim - i);
 
 			i += k;
 			n += k;

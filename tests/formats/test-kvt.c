@@ -1152,6 +1152,28 @@ static struct kvt_rec *make_refs(size_t n)
 	return v;
 }
 
+/* The references as page records (kind, named, a page number). */
+static struct kvt_rec *make_pages(const struct kvt_rec *v, size_t n)
+{
+	struct kvt_rec *p = calloc(n, sizeof(*p));
+	uint64_t s = 77;
+	size_t i;
+
+	assert_non_null(p);
+	for (i = 0; i < n; i++) {
+		uint64_t x = rng_next(&s);
+
+		p[i] = v[i];
+		p[i].type = KVT_REC_PAGE;
+		memset(&p[i].u, 0, sizeof(p[i].u));
+		p[i].u.page.kind = (uint8_t)(x % 4);
+		p[i].u.page.named = (uint8_t)((x >> 2) % 2);
+		p[i].u.page.page = x % 64 ? v[i].u.ref.addr >> 12
+					  : rng_mag(&s);
+	}
+	return p;
+}
+
 static void write_refs(const char *path, const struct kvt_rec *v, size_t n,
 		       uint32_t block_records)
 {
@@ -1162,7 +1184,9 @@ static void write_refs(const char *path, const struct kvt_rec *v, size_t n,
 	struct kvt_error err;
 	size_t i;
 
-	kvt_header_init(&h, KVT_SK_REFS, "test-kvt");
+	kvt_header_init(&h, v[0].type == KVT_REC_PAGE ? KVT_SK_PAGES_NAMED
+						       : KVT_SK_REFS,
+			"test-kvt");
 	assert_int_equal(kvt_writer_open(&w, path, &h, &o, &err), 0);
 	for (i = 0; i < n; i++)
 		assert_int_equal(kvt_writer_put(w, &v[i], &err), 0);
@@ -1173,7 +1197,7 @@ static void test_refs_many(void **state)
 {
 	const char *rp = tpath("many.r"), *xp = tpath("many.x");
 	const size_t n = 30000;
-	struct kvt_rec *v = make_refs(n);
+	struct kvt_rec *v = make_refs(n), *pg;
 	uint32_t brs[] = { 0, 777 };
 	uint64_t s = 12345;
 	size_t len, k;
@@ -1181,11 +1205,16 @@ static void test_refs_many(void **state)
 	int i, t;
 
 	(void)state;
+	pg = make_pages(v, n);
 	for (i = 0; i < 2; i++) {
+		write_refs(rp, pg, n, brs[i]);
+		for (t = 1; t <= 2; t++)
+			read_all(rp, pg, n, t);
 		write_refs(rp, v, n, brs[i]);
 		for (t = 1; t <= 2; t++)
 			read_all(rp, v, n, t);
 	}
+	free(pg);
 	/* Flipped bytes with the checksums off reach the decoder: an error
 	 * or a clean read, never a read past a buffer (ASan). */
 	b = slurp(rp, &len);
