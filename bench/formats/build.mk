@@ -15,8 +15,8 @@ $(FORMATS_READBENCH): $(OBJ)/bench/formats/readbench.o $(LIBKVT_A)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(KVT_LIBS)
 
 .PHONY: bench-formats
-bench-formats: $(BIN)/kvt-gen $(FORMATS_READBENCH)
+bench-formats: $(BIN)/kvt-gen $(FORMATS_READBENCH) $(FORMATS_DECBENCH)
 	@bash bench/formats/run.sh $(BIN)/kvt-gen $(FORMATS_READBENCH) \
-	  build/bench
+	  build/bench $(FORMATS_DECBENCH)
 
 BENCHES += bench-formats

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# run.sh KVT_GEN READBENCH OUTDIR: the formats benchmark (make bench-formats).
+# run.sh KVT_GEN READBENCH OUTDIR [DECBENCH]: the formats benchmark (make
+# bench-formats).
 #
 # Writes one reference stream with kvt-gen in each codec, timing the write,
 # then reads each file with libkvt (bench/formats/readbench, 1 and 2
@@ -16,7 +17,7 @@
 # on idle CPUs (the busiest thread, or all the CPU time spread over
 # min(CPUs, threads)).  The goal is judged both ways.
 set -euo pipefail
-gen=$1 rb=$2 out=$3
+gen=$1 rb=$2 out=$3 db=${4:-}
 refs=${BENCH_REFS:-100000000}
 procs=${BENCH_PROCS:-100}
 repeat=${BENCH_REPEAT:-2}
@@ -135,6 +136,15 @@ for c in "${codecs[@]}"; do
 	fi
 done
 load=$(cut -d' ' -f1 /proc/loadavg)
+
+# the block decoder alone (no reading, inflating or checksums), each block
+# at its fastest of 3 passes: what one core needs per record
+if [ -n "$db" ]; then
+	line=$("$db" --blocks 100000 --repeat 3 "$data/r.none")
+	echo >>"$report"
+	echo "Decoding alone (decbench, raw file, each block at its fastest of 3):" \
+	     "$(key ns-per-record "$line") ns per record" >>"$report"
+fi
 
 awk -v kw="${rwall[gzip-blocks2]}" -v ki="${ridle[gzip-blocks2]}" \
     -v gw="${rwall[gzipgzip-blocks]}" -v gi="${ridle[gzipgzip-blocks]}" \
