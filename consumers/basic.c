@@ -5,8 +5,15 @@
  * binary through libkvt (stream kind pages / pages-named, gzip-blocks by
  * default) or, with --text, the text forms of SEMANTICS.md.  OUT "-" is
  * standard output.
+ *
+ * Binary output: the references are copied into chunks that an encoder
+ * thread hands to kvt_writer_put (libkvt encodes records in the calling
+ * thread, and compresses on its own writer thread), so that the merge's
+ * main thread runs the state machine only.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +31,20 @@ static const struct kvt_consumer_option basic_options[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
+/* References per chunk, and chunks in flight. */
+#define CHUNK_REFS	16384
+#define NCHUNKS		4
+
+struct cref {
+	uint64_t seq;
+	uint64_t code;		/* page << 3 | kind << 1 | named */
+};
+
+struct chunk {
+	struct cref *r;
+	size_t n;
+};
+
 struct basic {
 	int named;
 	int text;
@@ -32,7 +53,112 @@ struct basic {
 	FILE *f;		/* text output */
 	struct kvt_writer *w;	/* binary output */
 	uint64_t records;
+
+	/* the encoder thread: chunks[head .. head + count) are full */
+	pthread_t enc;
+	bool enc_running, stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_full, cv_free;
+	struct chunk chunks[NCHUNKS];
+	unsigned int head, count;
+	struct chunk cur;	/* the chunk being filled (main thread) */
+	int enc_status;		/* the encoder's first failure */
+	struct kvt_error enc_err;
 };
+
+static void *encoder(void *arg)
+{
+	struct basic *b = arg;
+	struct kvt_error e;
+	struct kvt_rec r;
+	size_t i;
+
+	memset(&r, 0, sizeof(r));
+	r.type = KVT_REC_PAGE;
+	pthread_mutex_lock(&b->mu);
+	for (;;) {
+		struct chunk *c;
+		int st = 0;
+
+		if (!b->count) {
+			if (b->stop)
+				break;
+			pthread_cond_wait(&b->cv_full, &b->mu);
+			continue;
+		}
+		c = &b->chunks[b->head];
+		pthread_mutex_unlock(&b->mu);
+		for (i = 0; i < c->n && !b->enc_status && !st; i++) {
+			r.seq = c->r[i].seq;
+			r.u.page.page = c->r[i].code >> 3;
+			r.u.page.kind = (c->r[i].code >> 1) & 3;
+			r.u.page.named = c->r[i].code & 1;
+			st = kvt_writer_put(b->w, &r, &e);
+		}
+		pthread_mutex_lock(&b->mu);
+		if (st && !b->enc_status) {
+			b->enc_status = st;
+			b->enc_err = e;
+		}
+		c->n = 0;
+		b->head = (b->head + 1) % NCHUNKS;
+		b->count--;
+		pthread_cond_signal(&b->cv_free);
+	}
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
+/* Queue the chunk being filled (waiting for room); the encoder's first
+ * failure, if any. */
+static int queue_chunk(struct basic *b, struct kvt_error *err)
+{
+	struct chunk *c;
+	int st;
+
+	pthread_mutex_lock(&b->mu);
+	while (b->count == NCHUNKS && !b->enc_status)
+		pthread_cond_wait(&b->cv_free, &b->mu);
+	st = b->enc_status;
+	if (st) {
+		if (err)
+			*err = b->enc_err;
+		pthread_mutex_unlock(&b->mu);
+		return st;
+	}
+	/* swap the filled buffer into the ring, take the slot's empty one */
+	c = &b->chunks[(b->head + b->count) % NCHUNKS];
+	{
+		struct chunk t = *c;
+
+		*c = b->cur;
+		b->cur = t;
+		b->cur.n = 0;
+	}
+	b->count++;
+	pthread_cond_signal(&b->cv_full);
+	pthread_mutex_unlock(&b->mu);
+	return 0;
+}
+
+/* Stop the encoder after the queued chunks; its first failure. */
+static int stop_encoder(struct basic *b, struct kvt_error *err)
+{
+	int st;
+
+	if (!b->enc_running)
+		return 0;
+	pthread_mutex_lock(&b->mu);
+	b->stop = true;
+	pthread_cond_signal(&b->cv_full);
+	pthread_mutex_unlock(&b->mu);
+	pthread_join(b->enc, NULL);
+	b->enc_running = false;
+	st = b->enc_status;
+	if (st && err)
+		*err = b->enc_err;
+	return st;
+}
 
 static int basic_init_common(void **priv, const struct kvt_consumer_args *a,
 			     struct kvt_error *err, int named)
@@ -40,11 +166,15 @@ static int basic_init_common(void **priv, const struct kvt_consumer_args *a,
 	struct basic *b = calloc(1, sizeof(*b));
 	struct kvt_writer_opts wo;
 	struct kvt_header h;
+	unsigned int i;
 	int st;
 
 	if (!b)
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
 	*priv = b;
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_cond_init(&b->cv_full, NULL);
+	pthread_cond_init(&b->cv_free, NULL);
 	b->named = named;
 	b->text = a->text;
 	b->out = a->out;
@@ -67,7 +197,20 @@ static int basic_init_common(void **priv, const struct kvt_consumer_args *a,
 	if (st)
 		return st;
 	cons_header(&h, a, named ? KVT_SK_PAGES_NAMED : KVT_SK_PAGES);
-	return kvt_writer_open(&b->w, a->out, &h, &wo, err);
+	st = kvt_writer_open(&b->w, a->out, &h, &wo, err);
+	if (st)
+		return st;
+	for (i = 0; i <= NCHUNKS; i++) {
+		struct chunk *c = i < NCHUNKS ? &b->chunks[i] : &b->cur;
+
+		c->r = malloc(CHUNK_REFS * sizeof(*c->r));
+		if (!c->r)
+			return cons_error(err, KVT_E_NOMEM, "out of memory");
+	}
+	if (pthread_create(&b->enc, NULL, encoder, b))
+		return cons_error(err, KVT_E_NOMEM, "cannot start a thread");
+	b->enc_running = true;
+	return 0;
 }
 
 static int basic_init(void **priv, const struct kvt_consumer_args *a,
@@ -86,7 +229,6 @@ static int basic_refs(void *priv, const struct kvt_ref *refs, size_t n,
 		      struct kvt_error *err)
 {
 	struct basic *b = priv;
-	struct kvt_rec r;
 	size_t i;
 	int st;
 
@@ -101,16 +243,17 @@ static int basic_refs(void *priv, const struct kvt_ref *refs, size_t n,
 		}
 		return 0;
 	}
-	memset(&r, 0, sizeof(r));
-	r.type = KVT_REC_PAGE;
 	for (i = 0; i < n; i++) {
-		r.seq = refs[i].seq;
-		r.u.page.page = refs[i].page;
-		r.u.page.kind = refs[i].kind;
-		r.u.page.named = refs[i].named;
-		st = kvt_writer_put(b->w, &r, err);
-		if (st)
-			return st;
+		struct cref *c = &b->cur.r[b->cur.n++];
+
+		c->seq = refs[i].seq;
+		c->code = refs[i].page << 3 | (uint64_t)(refs[i].kind & 3) << 1 |
+			  (refs[i].named & 1);
+		if (b->cur.n == CHUNK_REFS) {
+			st = queue_chunk(b, err);
+			if (st)
+				return st;
+		}
 	}
 	return 0;
 }
@@ -120,7 +263,7 @@ static int basic_finish(void *priv, const struct kvt_merge_summary *s,
 {
 	struct basic *b = priv;
 	struct kvt_writer *w = b->w;
-	int st;
+	int st, bst;
 
 	(void)s;
 	if (b->text) {
@@ -142,6 +285,10 @@ static int basic_finish(void *priv, const struct kvt_merge_summary *s,
 					  b->out, strerror(errno));
 		return 0;
 	}
+	st = b->cur.n ? queue_chunk(b, err) : 0;
+	bst = stop_encoder(b, st ? NULL : err);
+	if (st || bst)
+		return st ? st : bst;
 	b->w = NULL;
 	return kvt_writer_close(w, err);
 }
@@ -157,14 +304,22 @@ static void basic_report(void *priv, FILE *out)
 static void basic_cleanup(void *priv)
 {
 	struct basic *b = priv;
+	unsigned int i;
 
 	if (!b)
 		return;
 	if (b->f && b->f != stdout)
 		fclose(b->f);
+	stop_encoder(b, NULL);
 	if (b->w)
 		kvt_writer_close(b->w, NULL);
+	for (i = 0; i < NCHUNKS; i++)
+		free(b->chunks[i].r);
+	free(b->cur.r);
 	obuf_free(&b->ob);
+	pthread_mutex_destroy(&b->mu);
+	pthread_cond_destroy(&b->cv_full);
+	pthread_cond_destroy(&b->cv_free);
 	free(b);
 }
 

@@ -16,13 +16,16 @@
 #                ratio would be on an idle machine where the threads overlap
 #                perfectly (the machine this runs on is usually shared)
 # BENCH_REPEAT (default 1) repeats each measurement; the best wall is kept.
+# BENCH_GEN_OPTS: more kvt-gen options (default "--fresh 10": a tenth of the
+# references touch new pages, so that millions of pages are live at once and
+# the bytes per live page mean something; "" for kvt-gen's plain shape).
 set -u
 bin=$1 out=$2
 refs=${BENCH_REFS:-100M}
 procs=${BENCH_PROCS:-100}
 codecs=${BENCH_CODECS:-gzip-blocks zstd}
 repeat=${BENCH_REPEAT:-1}
-genopts=${BENCH_GEN_OPTS:-}
+genopts=${BENCH_GEN_OPTS---fresh 10}
 work=${BENCH_DIR:-build/bench/merger-work}
 mkdir -p "$work" "$(dirname "$out")"
 exec > >(tee "$out") 2>&1
