@@ -41,7 +41,9 @@ static const struct kvt_consumer_option perfile_options[] = {
 	  "compression level (0: 1, the fastest, as gzip -1 and zstd -1)" },
 	{ "threads", KVT_OPT_INT, "0", "compression threads (0: default)" },
 	{ "buffer", KVT_OPT_SIZE, "64M",
-	  "memory for buffered references before they spill to disk" },
+	  "memory for buffered references before they spill to disk (the "
+	  "files of ended processes waiting to be written hold at most as "
+	  "much again)" },
 	{ "tmpdir", KVT_OPT_STR, NULL,
 	  "directory of the spill file (default: beside OUT)" },
 	{ NULL, 0, NULL, NULL },
