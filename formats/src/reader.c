@@ -76,6 +76,7 @@ struct kvt_reader {
 	bool own_fd;
 	void *map;
 	size_t map_len;
+	size_t map_dropped;	/* bytes of the mapping given back */
 	uint64_t file_size;
 	struct kvt_header h;
 	int codec;
@@ -1028,8 +1029,33 @@ static ssize_t fail(struct kvt_reader *r, int status,
 	return r->status;
 }
 
+/*
+ * Give back the pages of the mapping below a consumed unit: the file's
+ * page-cache pages would otherwise stay in this process's resident set
+ * until the end, and a trace of tens of GB would count in full.
+ */
+#define DROP_STEP (8u << 20)
+
+static void drop_mapped(struct kvt_reader *r, const struct slot *s)
+{
+	const uint8_t *m = r->map;
+	size_t end, pg;
+
+	if (!m || s->in < m || s->in >= m + r->map_len)
+		return;
+	end = (size_t)(s->in - m) + s->in_len;
+	pg = (size_t)sysconf(_SC_PAGESIZE);
+	end -= end % pg;
+	if (end < r->map_dropped + DROP_STEP)
+		return;
+	madvise((void *)(m + r->map_dropped), end - r->map_dropped,
+		MADV_DONTNEED);
+	r->map_dropped = end;
+}
+
 static void release(struct kvt_reader *r)
 {
+	drop_mapped(r, &r->slots[r->head]);
 	pthread_mutex_lock(&r->mu);
 	r->slots[r->head].state = SL_FREE;
 	r->head = (r->head + 1) % r->nslots;
