@@ -425,7 +425,6 @@ static void emit_brk(Addr o, Addr n)
 struct pnode {
 	Addr page;		/* page number */
 	ULong time;		/* last reference not held by a table entry */
-	ULong key;		/* heap key: no later than the last reference */
 	UInt hnext;		/* hash chain; free list */
 	UInt hpos;		/* index in heap[] */
 	UInt ient;		/* itab index + 1, 0: none */
@@ -491,8 +490,16 @@ static struct {
 	ULong sbs, sbs_defer;	/* superblocks instrumented, deferred */
 } stats;
 
+/* A heap entry: the node and its key, a time no later than its page's last
+ * reference (inline, so that sifting reads one array). */
+struct hent {
+	ULong key;
+	UInt node;
+	UInt pad;
+};
+
 static struct pnode *pn;
-static UInt *heap;		/* pool_used nodes */
+static struct hent *heap;	/* pool_used nodes */
 static UInt *bucket;
 static UInt *scratch;		/* pool_forget's victims */
 static UInt hbits, pool_used, free_list;
@@ -582,46 +589,46 @@ static inline ULong last_ref(UInt i)
 	return t;
 }
 
-static inline void heap_put(UInt pos, UInt i)
+static inline void heap_put(UInt pos, struct hent e)
 {
-	heap[pos] = i;
-	pn[i].hpos = pos;
+	heap[pos] = e;
+	pn[e.node].hpos = pos;
 }
 
 static void sift_up(UInt pos)
 {
-	UInt i = heap[pos];
-	ULong k = pn[i].key;
+	struct hent e = heap[pos];
 
 	while (pos) {
 		UInt up = (pos - 1) / 2;
 
-		if (pn[heap[up]].key <= k)
+		if (heap[up].key <= e.key)
 			break;
 		heap_put(pos, heap[up]);
 		pos = up;
 	}
-	heap_put(pos, i);
+	heap_put(pos, e);
 }
 
+/* The smaller child is chosen without a branch (a new key, the latest,
+ * sinks to a leaf through unpredictable choices). */
 static void sift_down(UInt pos)
 {
-	UInt i = heap[pos];
-	ULong k = pn[i].key;
+	struct hent e = heap[pos];
 
 	for (;;) {
 		UInt c = 2 * pos + 1;
 
 		if (c >= pool_used)
 			break;
-		if (c + 1 < pool_used && pn[heap[c + 1]].key < pn[heap[c]].key)
-			c++;
-		if (pn[heap[c]].key >= k)
+		if (c + 1 < pool_used)
+			c += heap[c + 1].key < heap[c].key;
+		if (heap[c].key >= e.key)
 			break;
 		heap_put(pos, heap[c]);
 		pos = c;
 	}
-	heap_put(pos, i);
+	heap_put(pos, e);
 }
 
 static inline UInt pool_find(Addr page)
@@ -670,11 +677,11 @@ static void pool_remove(UInt i)
 	xent_free(i, gtab, &pn[i].gent);
 	pool_used--;
 	if (pos != pool_used) {
-		UInt m = heap[pool_used];
+		struct hent m = heap[pool_used];
 
 		heap_put(pos, m);
 		sift_up(pos);
-		sift_down(pn[m].hpos);
+		sift_down(pn[m.node].hpos);
 	}
 	pn[i].hnext = free_list;
 	free_list = i;
@@ -684,15 +691,15 @@ static void pool_remove(UInt i)
 static UInt pool_victim(void)
 {
 	for (;;) {
-		UInt i = heap[0];
+		UInt i = heap[0].node;
 		ULong t = last_ref(i);
 
-		if (t == pn[i].key) {
+		if (t == heap[0].key) {
 			stats.evict++;
 			return i;
 		}
 		stats.stale++;
-		pn[i].key = t;
+		heap[0].key = t;
 		sift_down(0);
 	}
 }
@@ -711,11 +718,10 @@ static UInt pool_insert(Addr page, ULong t)
 	bucket[h] = i;
 	pn[i].dirty = 0;
 	pn[i].time = t;
-	pn[i].key = t;
 	pn[i].ient = 0;
 	pn[i].dent = 0;
 	pn[i].gent = 0;
-	heap_put(pool_used, i);
+	heap_put(pool_used, (struct hent){ .key = t, .node = i });
 	pool_used++;
 	sift_up(pool_used - 1);
 	return i;
@@ -847,8 +853,9 @@ static void pool_forget(Addr a, ULong len)
 		return;
 	}
 	for (UInt h = 0; h < pool_used; h++)
-		if (pn[heap[h]].page >= first && pn[heap[h]].page < end)
-			scratch[n++] = heap[h];
+		if (pn[heap[h].node].page >= first &&
+		    pn[heap[h].node].page < end)
+			scratch[n++] = heap[h].node;
 	while (n)
 		pool_remove(scratch[--n]);
 }
@@ -859,7 +866,7 @@ static void pool_clean(void)
 	if (!clo_pool)
 		return;
 	for (UInt h = 0; h < pool_used; h++)
-		pn[heap[h]].dirty = 0;
+		pn[heap[h].node].dirty = 0;
 	for (UInt e = 0; e <= dmask; e++)
 		dtab[e].wtag = gtab[e].wtag = NOTAG;
 }
@@ -1637,10 +1644,16 @@ static IRSB *kt_instrument(VgCallbackClosure *closure, IRSB *in,
 		case Ist_WrTmp: {
 			IRExpr *d = st->Ist.WrTmp.data;
 
-			if (d->tag == Iex_Load)
+			/* The check follows the load: the load's cache miss
+			 * overlaps the helper's work (the order of the
+			 * references is the same). */
+			if (d->tag == Iex_Load) {
+				addStmtToIRSB(s.sb, st);
 				add_check(&s, d->Iex.Load.addr,
 					  sizeofIRType(d->Iex.Load.ty),
 					  False, NULL);
+				continue;
+			}
 			break;
 		}
 		case Ist_Store:
