@@ -7,7 +7,7 @@
  * standard output.
  *
  * Binary output: the references are copied into chunks that an encoder
- * thread hands to kvt_writer_put (libkvt encodes records in the calling
+ * thread hands to kvt_writer_put_pages (libkvt encodes records in the calling
  * thread, and compresses on its own writer thread), so that the merge's
  * main thread runs the state machine only.
  */
@@ -35,13 +35,8 @@ static const struct kvt_consumer_option basic_options[] = {
 #define CHUNK_REFS	16384
 #define NCHUNKS		4
 
-struct cref {
-	uint64_t seq;
-	uint64_t code;		/* page << 3 | kind << 1 | named */
-};
-
 struct chunk {
-	struct cref *r;
+	struct kvt_page_rec *r;
 	size_t n;
 };
 
@@ -70,11 +65,7 @@ static void *encoder(void *arg)
 {
 	struct basic *b = arg;
 	struct kvt_error e;
-	struct kvt_rec r;
-	size_t i;
 
-	memset(&r, 0, sizeof(r));
-	r.type = KVT_REC_PAGE;
 	pthread_mutex_lock(&b->mu);
 	for (;;) {
 		struct chunk *c;
@@ -88,13 +79,8 @@ static void *encoder(void *arg)
 		}
 		c = &b->chunks[b->head];
 		pthread_mutex_unlock(&b->mu);
-		for (i = 0; i < c->n && !b->enc_status && !st; i++) {
-			r.seq = c->r[i].seq;
-			r.u.page.page = c->r[i].code >> 3;
-			r.u.page.kind = (c->r[i].code >> 1) & 3;
-			r.u.page.named = c->r[i].code & 1;
-			st = kvt_writer_put(b->w, &r, &e);
-		}
+		if (!b->enc_status)
+			st = kvt_writer_put_pages(b->w, c->r, c->n, &e);
 		pthread_mutex_lock(&b->mu);
 		if (st && !b->enc_status) {
 			b->enc_status = st;
@@ -244,11 +230,11 @@ static int basic_refs(void *priv, const struct kvt_ref *refs, size_t n,
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
-		struct cref *c = &b->cur.r[b->cur.n++];
+		struct kvt_page_rec *c = &b->cur.r[b->cur.n++];
 
 		c->seq = refs[i].seq;
-		c->code = refs[i].page << 3 | (uint64_t)(refs[i].kind & 3) << 1 |
-			  (refs[i].named & 1);
+		c->code = KVT_PAGE_CODE(refs[i].page, refs[i].kind,
+					refs[i].named);
 		if (b->cur.n == CHUNK_REFS) {
 			st = queue_chunk(b, err);
 			if (st)

@@ -787,20 +787,21 @@ static int bin_codes(void *ctx, const uint64_t *codes, size_t n,
 		     struct kvt_error *err)
 {
 	struct bin_ctx *b = ctx;
-	struct kvt_rec r;
-	size_t i;
+	struct kvt_page_rec v[1024];
+	size_t i, k;
 	int st;
 
-	memset(&r, 0, sizeof(r));
-	r.type = KVT_REC_PAGE;
-	for (i = 0; i < n; i++) {
-		r.seq = ++b->seq;
-		r.u.page.page = codes[i] >> 3;
-		r.u.page.kind = (codes[i] >> 1) & 3;
-		r.u.page.named = codes[i] & 1;
-		st = kvt_writer_put(b->w, &r, err);
+	while (n) {
+		k = n < 1024 ? n : 1024;
+		for (i = 0; i < k; i++) {
+			v[i].seq = ++b->seq;
+			v[i].code = codes[i];
+		}
+		st = kvt_writer_put_pages(b->w, v, k, err);
 		if (st)
 			return st;
+		codes += k;
+		n -= k;
 	}
 	return 0;
 }

@@ -108,26 +108,27 @@ static size_t varint_len(uint64_t v)
  * Choose the base for v among n bases: the nearest one, or, when all are
  * far (a new region), the least recently used one.  Returns its index.
  */
-static unsigned int pick_base(const uint64_t *base, uint8_t *lru, uint64_t v)
+static inline unsigned int pick_base(const uint64_t *base, uint8_t *lru,
+				     uint64_t v)
 {
-	unsigned int i, best = 0, old = 0;
-	uint64_t bd = UINT64_MAX;
+	/* branch-free for the four bases: the nearest is unpredictable */
+	uint64_t d0 = kvt_zigzag((int64_t)(v - base[0]));
+	uint64_t d1 = kvt_zigzag((int64_t)(v - base[1]));
+	uint64_t d2 = kvt_zigzag((int64_t)(v - base[2]));
+	uint64_t d3 = kvt_zigzag((int64_t)(v - base[3]));
+	unsigned int b01 = d1 < d0, b23 = 2 + (d3 < d2);
+	uint64_t m01 = b01 ? d1 : d0, m23 = d3 < d2 ? d3 : d2;
+	unsigned int best = m23 < m01 ? b23 : b01;
+	uint64_t bd = m23 < m01 ? m23 : m01;
+	unsigned int o01 = lru[1] > lru[0], o23 = 2 + (lru[3] > lru[2]);
+	unsigned int old = lru[o23] > lru[o01] ? o23 : o01;
+	unsigned int i;
 
-	for (i = 0; i < KVT_NBASES; i++) {
-		uint64_t d = kvt_zigzag((int64_t)(v - base[i]));
-
-		if (d < bd) {
-			bd = d;
-			best = i;
-		}
-		if (lru[i] > lru[old])
-			old = i;
-	}
+	_Static_assert(KVT_NBASES == 4, "pick_base handles four bases");
 	if (bd >= (1u << 24))
 		best = old;
 	for (i = 0; i < KVT_NBASES; i++)
-		if (lru[i] < 255)
-			lru[i]++;
+		lru[i] += lru[i] < 255;
 	lru[best] = 0;
 	return best;
 }
@@ -176,6 +177,59 @@ get_based(const uint8_t **pp, const uint8_t *end,
 	}
 	*pp = p;
 	return 0;
+}
+
+/*
+ * kvt_rec_encode of KVT_REC_PAGE records with tid 0 and no ts or cpu, in a
+ * loop that keeps the encoder state in registers: the merger writes one of
+ * these for every reference.
+ */
+uint8_t *kvt_enc_pages(struct kvt_enc *e, uint8_t *p,
+		       const struct kvt_page_rec *v, size_t n)
+{
+	uint64_t seq = e->seq;
+	size_t i;
+
+	if (e->pres || e->tid) {
+		/* leave the state of other record kinds, once */
+		struct kvt_rec r;
+
+		if (!n)
+			return p;
+		memset(&r, 0, sizeof(r));
+		r.type = KVT_REC_PAGE;
+		r.seq = v[0].seq;
+		r.u.page.page = v[0].code >> 3;
+		r.u.page.kind = (v[0].code >> 1) & 3;
+		r.u.page.named = v[0].code & 1;
+		p = kvt_rec_encode(e, p, &r);
+		return kvt_enc_pages(e, p, v + 1, n - 1);
+	}
+	for (i = 0; i < n; i++) {
+		uint64_t page = v[i].code >> 3;
+		unsigned int low = (unsigned int)(v[i].code & 7);
+		unsigned int idx;
+		uint8_t *lenp, *body;
+
+		/* low: kind << 1 | named; the format's: named << 2 | kind */
+		low = (low >> 1) | (low & 1) << 2;
+		if (v[i].seq == seq + 1) {
+			*p++ = KVT_REC_PAGE | KVT_TAG_SEQ1;
+		} else {
+			*p++ = KVT_REC_PAGE;
+			p = kvt_put_varint(p, v[i].seq - seq);
+		}
+		seq = v[i].seq;
+		lenp = p++;
+		body = p;
+		idx = pick_base(e->page, e->plru, page);
+		p = put_based(p, low, 3, idx,
+			      kvt_zigzag((int64_t)(page - e->page[idx])));
+		e->page[idx] = page;
+		*lenp = (uint8_t)(p - body);
+	}
+	e->seq = seq;
+	return p;
 }
 
 uint8_t *kvt_rec_encode(struct kvt_enc *e, uint8_t *p, const struct kvt_rec *r)

@@ -222,6 +222,11 @@ struct kvt_enc {
 	uint8_t plru[KVT_NBASES];
 };
 
+/* Encode page records v[0..n) (kvt_writer_put_pages) at p: at most
+ * KVT_PAGE_REC_MAX bytes each.  Returns the end. */
+#define KVT_PAGE_REC_MAX	24
+uint8_t *kvt_enc_pages(struct kvt_enc *e, uint8_t *p,
+		       const struct kvt_page_rec *v, size_t n);
 /* Check that r is a valid record for stream kind sk (values in range). */
 int kvt_rec_validate(const struct kvt_rec *r, int sk, struct kvt_error *err);
 /* Upper bound of the encoded size of r. */

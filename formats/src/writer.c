@@ -223,6 +223,85 @@ void kvt_writer_stats(const struct kvt_writer *w, struct kvt_writer_stats *s)
 	s->bytes_out = kvt_wqueue_bytes_out(w->q);
 }
 
+int kvt_writer_put_pages(struct kvt_writer *w, const struct kvt_page_rec *v,
+			 size_t n, struct kvt_error *err)
+{
+	size_t i = 0;
+
+	if (w->status)
+		return fail(w, err);
+	if (w->h.stream != KVT_SK_PAGES && w->h.stream != KVT_SK_PAGES_NAMED)
+		return kvt_err(err, KVT_E_KIND,
+			       "%s: record type %u does not belong in a %s stream",
+			       w->path, KVT_REC_PAGE,
+			       kvt_stream_name(w->h.stream));
+	while (i < n) {
+		size_t room, k, j;
+		bool bad = false;
+
+		if (w->count && w->blk_len + KVT_PAGE_REC_MAX >
+				KVT_BLK_HDR_SIZE + BLOCK_MAX_BYTES) {
+			if (flush_block(w))
+				return fail(w, err);
+		}
+		/* a run that fits the block: the records in order */
+		room = (KVT_BLK_HDR_SIZE + BLOCK_MAX_BYTES - w->blk_len) /
+		       KVT_PAGE_REC_MAX;
+		k = n - i;
+		if (k > room)
+			k = room ? room : 1;
+		if (k > w->block_records - w->count)
+			k = w->block_records - w->count;
+		for (j = 0; j < k; j++) {
+			uint64_t prev = j ? v[i + j - 1].seq : w->last_seq;
+
+			if ((j || w->any) && v[i + j].seq <= prev) {
+				bad = true;
+				break;
+			}
+		}
+		if (bad && !j)
+			return kvt_err(err, KVT_E_ORDER,
+				       "%s: record %llu: sequence number %llu does not follow %llu",
+				       w->path,
+				       (unsigned long long)w->st.records + 1,
+				       (unsigned long long)v[i].seq,
+				       (unsigned long long)w->last_seq);
+		k = j;
+		if (w->blk_len + k * KVT_PAGE_REC_MAX > w->blk_cap) {
+			size_t cap = w->blk_cap * 2;
+			uint8_t *nb;
+
+			while (cap < w->blk_len + k * KVT_PAGE_REC_MAX)
+				cap *= 2;
+			nb = realloc(w->blk, cap);
+			if (!nb)
+				return kvt_err(err, KVT_E_NOMEM,
+					       "%s: out of memory", w->path);
+			w->blk = nb;
+			w->blk_cap = cap;
+		}
+		if (!w->count) {
+			memset(&w->enc, 0, sizeof(w->enc));
+			w->enc.seq = v[i].seq - 1;
+			w->first = v[i].seq;
+		}
+		w->blk_len = (size_t)(kvt_enc_pages(&w->enc,
+						    w->blk + w->blk_len,
+						    v + i, k) - w->blk);
+		if (!w->any)
+			w->first_seq = v[i].seq;
+		w->any = true;
+		w->last_seq = v[i + k - 1].seq;
+		w->count += (uint32_t)k;
+		w->st.records += k;
+		i += k;
+		if (w->count >= w->block_records && flush_block(w))
+			return fail(w, err);
+	}
+	return 0;
+}
+
 int kvt_writer_close(struct kvt_writer *w, struct kvt_error *err)
 {
 	uint8_t end[KVT_BLK_HDR_SIZE + KVT_END_PAYLOAD];

@@ -1245,6 +1245,82 @@ static void test_refs_many(void **state)
 	free(v);
 }
 
+/* kvt_writer_put_pages writes the bytes kvt_writer_put writes, whatever the
+ * batch sizes and block limits; it checks the order like it. */
+static void test_put_pages(void **state)
+{
+	const char *ap = tpath("pp.a"), *bp = tpath("pp.b");
+	const size_t n = 20000;
+	struct kvt_rec *v = make_refs(n), *pg;
+	struct kvt_page_rec *c;
+	uint32_t brs[] = { 0, 1, 777 };
+	uint64_t s = 99;
+	size_t i, j, la, lb;
+	int b;
+
+	(void)state;
+	pg = make_pages(v, n);
+	c = calloc(n, sizeof(*c));
+	assert_non_null(c);
+	for (i = 0; i < n; i++) {
+		pg[i].tid = 0;	/* page records of the merger: no tid, ts, cpu */
+		pg[i].has = 0;
+		pg[i].u.page.page &= (1ULL << 61) - 1;	/* a code holds 61 bits */
+		c[i].seq = pg[i].seq;
+		c[i].code = KVT_PAGE_CODE(pg[i].u.page.page, pg[i].u.page.kind,
+					  pg[i].u.page.named);
+	}
+	for (b = 0; b < 3; b++) {
+		struct kvt_writer_opts o = { .codec = KVT_CODEC_NONE,
+					     .block_records = brs[b] };
+		struct kvt_header h;
+		struct kvt_writer *w;
+		struct kvt_error err;
+		uint8_t *fa, *fb;
+
+		kvt_header_init(&h, KVT_SK_PAGES_NAMED, "test-kvt");
+		assert_int_equal(kvt_writer_open(&w, ap, &h, &o, &err), 0);
+		for (i = 0; i < n; i++)
+			assert_int_equal(kvt_writer_put(w, &pg[i], &err), 0);
+		assert_int_equal(kvt_writer_close(w, &err), 0);
+		assert_int_equal(kvt_writer_open(&w, bp, &h, &o, &err), 0);
+		for (i = 0; i < n; i += j) {
+			j = 1 + rng_next(&s) % 3000;
+			if (j > n - i)
+				j = n - i;
+			assert_int_equal(kvt_writer_put_pages(w, c + i, j,
+							      &err), 0);
+		}
+		/* out of order: refused, the writer stays usable */
+		assert_int_equal(kvt_writer_put_pages(w, c, 1, &err),
+				 KVT_E_ORDER);
+		assert_non_null(strstr(err.msg, "does not follow"));
+		assert_int_equal(kvt_writer_close(w, &err), 0);
+		fa = slurp(ap, &la);
+		fb = slurp(bp, &lb);
+		assert_int_equal(la, lb);
+		assert_memory_equal(fa, fb, la);
+		free(fa);
+		free(fb);
+		read_all(bp, pg, n, 2);
+	}
+	/* not a page stream */
+	{
+		struct kvt_header h;
+		struct kvt_writer *w;
+		struct kvt_error err;
+
+		kvt_header_init(&h, KVT_SK_REFS, "test-kvt");
+		assert_int_equal(kvt_writer_open(&w, bp, &h, NULL, &err), 0);
+		assert_int_equal(kvt_writer_put_pages(w, c, 1, &err),
+				 KVT_E_KIND);
+		assert_int_equal(kvt_writer_close(w, &err), 0);
+	}
+	free(c);
+	free(pg);
+	free(v);
+}
+
 /* ---- transport records -------------------------------------------------------------- */
 
 static size_t put_raw_rec(uint8_t *buf, const void *rec, size_t base,
@@ -1394,6 +1470,7 @@ int main(void)
 		cmocka_unit_test(test_codec_names),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_refs_many),
+		cmocka_unit_test(test_put_pages),
 		cmocka_unit_test(test_pair),
 		cmocka_unit_test(test_pair_errors),
 		cmocka_unit_test(test_writer_validation),

@@ -190,6 +190,22 @@ int kvt_writer_open(struct kvt_writer **w, const char *path,
 int kvt_writer_put(struct kvt_writer *w, const struct kvt_rec *r,
 		   struct kvt_error *err);
 
+/*
+ * The merger's outputs in bulk: n page records (KVT_REC_PAGE, tid 0, no ts
+ * or cpu), each given as its sequence number and KVT_PAGE_CODE(page, kind,
+ * named).  The same bytes as n calls of kvt_writer_put, at a fraction of the
+ * cost; the same checks (stream kind, order, kind and named in range).
+ */
+struct kvt_page_rec {
+	uint64_t seq;
+	uint64_t code;		/* page << 3 | kind << 1 | named; page < 2^61 */
+};
+#define KVT_PAGE_CODE(page, kind, named) \
+	((uint64_t)(page) << 3 | (uint64_t)((kind) & 3) << 1 | \
+	 (uint64_t)((named) & 1))
+int kvt_writer_put_pages(struct kvt_writer *w, const struct kvt_page_rec *v,
+			 size_t n, struct kvt_error *err);
+
 /* Append records decoded from a buffer of transport records (record.h), as
  * a collector hands them over; *used is set to the bytes consumed (a record
  * cut at the end of the buffer is left for the next call). */
