@@ -472,7 +472,17 @@ static struct {
 #define itab	tables.itab
 #define dtab	tables.dtab
 #define gtab	tables.gtab
-static UInt imask, dmask;
+static UInt imask, dmask, dbits;
+
+#define DHASH	0x9E3779B97F4A7C15ULL
+
+/* The dtab and gtab entry of a page: a multiplicative hash, so that pages
+ * a power of two apart (two arrays of 2^k bytes, the rows of a matrix)
+ * do not all take one entry; itab maps code pages directly. */
+static inline UInt dslot(Addr page)
+{
+	return (UInt)((page * DHASH) >> (64 - dbits));
+}
 static Bool tables_on;
 
 /* --pool-stats=yes */
@@ -537,6 +547,8 @@ static void pool_init(void)
 	nd = pow2_at_least(8 * n, 64, DTAB_MAX);
 	imask = ni - 1;
 	dmask = nd - 1;
+	for (dbits = 0; (1U << dbits) < nd; dbits++)
+		;
 	tables_on = True;
 }
 
@@ -754,7 +766,7 @@ static void tab_install(UInt i, UInt tab, ULong t, ULong pin)
 		struct dent *e, *tb = tab == TAB_D ? dtab : gtab;
 		UInt *xp;
 
-		x = (UInt)(pn[i].page & dmask);
+		x = dslot(pn[i].page);
 		e = &tb[x];
 		if ((tab == TAB_D ? pn[i].dent : pn[i].gent) != x + 1) {
 			if (e->node && tab == TAB_G && e->time >= pin) {
@@ -803,7 +815,7 @@ static inline void access_page(Addr page, Addr a, Bool write, UInt tab,
 		emit_ref(write ? KVT_REC_WRITE : KVT_REC_READ, a);
 		return;
 	}
-	x = (UInt)(page & dmask);
+	x = dslot(page);
 	if (tab == TAB_D && dtab[x].node && pn[dtab[x].node].page == page)
 		i = (UInt)dtab[x].node;
 	else
@@ -954,7 +966,7 @@ static VG_REGPARM(3) UWord kt_ghead(Addr a, UWord arg, UWord g)
 {
 	Addr lo = a - (g >> 32);
 	ULong span = (g & 0xffffffffUL) >> 2;
-	struct dent *e = &gtab[(lo >> PAGE_SHIFT) & dmask];
+	struct dent *e = &gtab[dslot(lo >> PAGE_SHIFT)];
 	Addr tag;
 
 	stats.gwalk++;
@@ -1126,13 +1138,17 @@ static void store_vpages(struct sbst *s)
 	}
 }
 
-/* &tb[(addr >> 12) & dmask] (IR is flat: one operation a temp) */
+/* &tb[dslot(addr >> 12)] (IR is flat: one operation a temp) */
 static IRTemp dent_of(IRSB *sb, IRExpr *addr, struct dent *tb)
 {
 	IRTemp te;
 
 	te = assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, addr,
-			IRExpr_Const(IRConst_U8(PAGE_SHIFT - DENT_SHIFT))));
+			IRExpr_Const(IRConst_U8(PAGE_SHIFT))));
+	te = assign(sb, Ity_I64, IRExpr_Binop(Iop_Mul64, IRExpr_RdTmp(te),
+			mk64(DHASH)));
+	te = assign(sb, Ity_I64, IRExpr_Binop(Iop_Shr64, IRExpr_RdTmp(te),
+			IRExpr_Const(IRConst_U8(64 - dbits - DENT_SHIFT))));
 	te = assign(sb, Ity_I64, IRExpr_Binop(Iop_And64, IRExpr_RdTmp(te),
 			mk64((ULong)dmask << DENT_SHIFT)));
 	return assign(sb, Ity_I64, IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(te),
