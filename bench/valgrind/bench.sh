@@ -9,7 +9,12 @@
 # the least wall times.
 # Environment: SORT_LINES (1000000), POOL0_SORT_LINES (100000: --pool 0
 # records every access, billions on the full input), LACKEY_SORT_LINES
-# (5000), PAGES (256), REPS (3; lackey runs once).
+# (5000), PAGES (256), WORK (the sample workload's --work, KiB: 131072),
+# LACKEY_WORK (3072: lackey takes some 20 s a MiB of the working-set
+# loops, 45 minutes on the full size; --pool 0 runs at this size too),
+# FID_WORK (1024, the LRU table), REPS (3; lackey runs once).
+# The lackey ratio compares lackey with --pool 512 on the same input (the
+# smaller one), both measured whole, start-up included: no extrapolation.
 set -u
 ACT=${ACT:-bin/activator}
 WL=${WL:-bin/kvt-sample-workload}
@@ -18,6 +23,9 @@ SORT_LINES=${SORT_LINES:-1000000}
 LACKEY_SORT_LINES=${LACKEY_SORT_LINES:-5000}
 POOL0_SORT_LINES=${POOL0_SORT_LINES:-100000}
 PAGES=${PAGES:-256}
+WORK=${WORK:-131072}
+LACKEY_WORK=${LACKEY_WORK:-3072}
+FID_WORK=${FID_WORK:-1024}
 REPS=${REPS:-3}
 T=$(mktemp -d /tmp/kvt-vgbench.XXXXXX)
 trap 'rm -rf "$T"' EXIT
@@ -57,8 +65,9 @@ VG="valgrind -q --trace-children=yes"
 echo "# activator --valgrind benchmark ($(date -u +%F), $(nproc) CPUs)"
 for what in workload sort; do
 	if [ $what = workload ]; then
-		cmd=("$WL" "$T/wd" "$PAGES"); small=("${cmd[@]}"); mid=("${cmd[@]}")
-		lab="pages=$PAGES"; slab=$lab; mlab=$lab
+		cmd=("$WL" --work "$WORK" "$T/wd" "$PAGES")
+		small=("$WL" --work "$LACKEY_WORK" "$T/wd" "$PAGES"); mid=("${small[@]}")
+		lab="work=$WORK"; slab="work=$LACKEY_WORK"; mlab=$slab
 	else
 		cmd=(sort "$T/in.txt"); small=(sort "$T/small.txt"); mid=(sort "$T/mid.txt")
 		lab="$SORT_LINES lines"; slab="$LACKEY_SORT_LINES lines"
@@ -68,20 +77,26 @@ for what in workload sort; do
 	row "$what --tool=none" "$lab" $VG --tool=none "${cmd[@]}"; none=$LAST; nonec=$LASTCPU
 	row "$what activator --pool 512" "$lab" "$ACT" --valgrind "$T/k" "$T/r" -- "${cmd[@]}"; p512=$LAST; p512c=$LASTCPU
 	[ $what = sort ] && row "$what --tool=none" "$mlab" $VG --tool=none "${mid[@]}"
+	[ $what = workload ] && row "$what native" "$slab" "${small[@]}"
 	row "$what activator --pool 0" "$mlab" "$ACT" --valgrind --pool 0 "$T/k" "$T/r" -- "${mid[@]}"
 	row "$what --tool=none" "$slab" $VG --tool=none "${small[@]}"
 	row "$what lackey --trace-mem" "$slab" $VG --tool=lackey --trace-mem=yes --log-file="$T/lk.%p" "${small[@]}"; lk=$LAST; lkc=$LASTCPU
 	row "$what activator --pool 512" "$slab" "$ACT" --valgrind "$T/k" "$T/r" -- "${small[@]}"; sp512=$LAST; sp512c=$LASTCPU
 	awk -v a="$p512" -v b="$none" -v ac="$p512c" -v bc="$nonec" \
-	    -v l="$lk" -v s="$sp512" -v lc="$lkc" -v sc="$sp512c" -v w=$what 'BEGIN {
-		printf "%s: --pool 512 / --tool=none = %.2f wall, %.2f cpu (goal <= 2); lackey / --pool 512 = %.1f wall, %.1f cpu (goal >= 50)\n",
-			w, a / b, ac / bc, l / s, lc / sc }'
+	    -v l="$lk" -v s="$sp512" -v lc="$lkc" -v sc="$sp512c" -v w=$what \
+	    -v lab="$lab" -v slab="$slab" 'BEGIN {
+		printf "%s: --pool 512 / --tool=none = %.2f wall, %.2f cpu at %s (goal <= 2)\n",
+			w, a / b, ac / bc, lab
+		printf "%s: lackey / --pool 512 = %.1f wall, %.1f cpu, both at %s (goal >= 50)%s\n",
+			w, l / s, lc / sc, slab,
+			lab == slab ? "" : "; lackey is too slow for " lab }'
 done
 if [ -x "$LRU" ]; then
-	echo "# LRU faults, pool-filtered vs full trace (workload pages=$PAGES)"
-	"$ACT" --valgrind --pool 0 -q "$T/k0" "$T/r0" -- "$WL" "$T/wd" "$PAGES" >/dev/null
+	echo "# LRU faults, pool-filtered vs full trace (workload pages=$PAGES work=$FID_WORK)"
+	fid=("$WL" --work "$FID_WORK" "$T/wd" "$PAGES")
+	"$ACT" --valgrind --pool 0 -q "$T/k0" "$T/r0" -- "${fid[@]}" >/dev/null
 	for N in 16 64; do
-		"$ACT" --valgrind --pool $N -q "$T/k$N" "$T/r$N" -- "$WL" "$T/wd" "$PAGES" >/dev/null
+		"$ACT" --valgrind --pool $N -q "$T/k$N" "$T/r$N" -- "${fid[@]}" >/dev/null
 		paste <("$LRU" "$T/k$N" "$T/r$N" $((4*N)) $((8*N)) $((30*N))) \
 		      <("$LRU" "$T/k0" "$T/r0" $((4*N)) $((8*N)) $((30*N))) |
 		awk -v N=$N '{ printf "N=%-3d M=%-5d filtered %7d  full %7d  diff %+.3f%%  (refs %d of %d)\n",

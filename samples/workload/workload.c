@@ -3,13 +3,15 @@
  * kvt-sample-workload - a small deterministic program whose trace has a
  * known shape, for the tests, the benchmark and `make demo`.
  *
- *   kvt-sample-workload WORKDIR [PAGES]
+ *   kvt-sample-workload [--work KIB] WORKDIR [PAGES]
  *
  * WORKDIR must exist; the program creates WORKDIR/workload.dat there and
  * removes it at the end.  PAGES (default 256, at least 8, a multiple of 8)
- * sizes every region below.  P = PAGES, a page is 4096 bytes.  The program
- * does exactly this, in this order (the numbers in brackets name the steps
- * in samples/README.md and in the tests):
+ * sizes every region below.  P = PAGES, a page is 4096 bytes.  --work KIB
+ * (default 131072, a multiple of 64; 0 leaves the working-set loops out)
+ * sizes the working set W of the compute phase [11]: W = KIB * 1024 bytes.
+ * The program does exactly this, in this order (the numbers in brackets
+ * name the steps in samples/README.md and in the tests):
  *
  * Process A (the program as started):
  *  [1] file I/O: creates workload.dat and write(2)s P pages, one page per
@@ -37,7 +39,21 @@
  *      [t*P/2, (t+1)*P/2) of ANON and reads every page of the [3] mapping;
  *      A joins both.
  * [11] compute: 8*P pseudo-random (fixed LCG) accesses to ANON, one write
- *      for every three reads, as a working set for the LRU checks.
+ *      for every three reads, as a working set for the LRU checks.  Then,
+ *      unless --work 0, the working-set loops, on one anonymous private
+ *      mapping WS of W + 1 pages (page 0 holds their results):
+ *      (a) stencil: two grids of W/2 bytes, rows of 512 64-bit integers
+ *          (one page a row), initialised by rows, then STENCIL_SWEEPS (8)
+ *          Jacobi sweeps of the 5-point stencil, each from one grid into
+ *          the other: streaming access, each page reused from row to row;
+ *      (b) hash join, in the first W/2 bytes of the grids: a table of
+ *          W/4 bytes (16-byte slots, open addressing, linear probing)
+ *          cleared and built with K = W/128 keys; a probe relation of 2K
+ *          16-byte tuples (the next W/4 bytes) written in order with
+ *          pseudo-random keys, half of them in the table; then the
+ *          relation is scanned and each tuple looked up: one random
+ *          access over W/4 bytes per tuple;
+ *      WS is unmapped.  Both loops fold their results into the check.
  *
  * [12] fork: child B
  *      - reads every page of ANON (the pages it shares with A: no copy),
@@ -57,8 +73,8 @@
  *      MAP_PRIVATE read-only, reads every page (the same file pages as
  *      [3]), pread(2)s page 0, and exits 0.  A waits for C.
  * [14] A unmaps [3]..[9], removes workload.dat, prints one line
- *      "kvt-sample-workload: pages=P processes=3 threads=2 check=HEX"
- *      (HEX depends only on P) and exits 0.
+ *      "kvt-sample-workload: pages=P work=KIB processes=3 threads=2
+ *      check=HEX" (HEX depends only on P and KIB) and exits 0.
  *
  * So the trace holds 3 processes (A, B, C) and 4 tasks in A's process
  * counting A's two threads, plus exec of C.  Exit status: 0 success, 1 a
@@ -89,6 +105,7 @@
 extern char **environ;
 
 static unsigned long npages;
+static unsigned long work_kib = 131072;
 static const char *workdir;
 static char datapath[4096];
 
@@ -216,6 +233,104 @@ static void *thread_main(void *p)
 	return NULL;
 }
 
+#define STENCIL_SWEEPS	8
+#define ROW		(PG / 8)	/* 64-bit integers in a grid row */
+
+static uint64_t mix64(uint64_t x)	/* a bijection (MurmurHash3's fmix64) */
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/* [11] (a): n integers a grid; returns a digest of the last grid. */
+static uint64_t stencil(uint64_t *a, uint64_t *b, unsigned long n)
+{
+	unsigned long rows = n / ROW;
+	uint64_t sum = 0, *t;
+
+	for (unsigned long i = 0; i < n; i++)
+		a[i] = b[i] = mix64(i) & 0xffff;
+	for (int s = 0; s < STENCIL_SWEEPS; s++) {
+		for (unsigned long r = 1; r + 1 < rows; r++) {
+			const uint64_t *up = a + (r - 1) * ROW, *mid = up + ROW,
+				*down = mid + ROW;
+			uint64_t *out = b + r * ROW;
+
+			for (unsigned long c = 1; c + 1 < ROW; c++)
+				out[c] = (4 * mid[c] + mid[c - 1] + mid[c + 1] +
+					  up[c] + down[c]) >> 3;
+		}
+		t = a;
+		a = b;
+		b = t;
+	}
+	for (unsigned long r = 0; r < rows; r++)
+		sum = sum * 31 + a[r * ROW + r % ROW];
+	return sum;
+}
+
+/* [11] (b): a table of slots 16-byte slots (key, value) at t, a probe
+ * relation of slots 16-byte tuples (key, payload) at rel; returns a digest
+ * of the matches. */
+static uint64_t hash_join(uint64_t *t, uint64_t *rel, unsigned long slots)
+{
+	unsigned long n = slots / 2;
+	uint64_t sum = 0, found = 0, x = 0x9E3779B97F4A7C15ULL;
+
+	memset(t, 0, slots * 16);
+	for (unsigned long i = 1; i <= n; i++) {	/* build */
+		uint64_t key = 2 * i + 1;
+		unsigned long h = mix64(key) % slots;
+
+		while (t[2 * h])
+			h = h + 1 < slots ? h + 1 : 0;
+		t[2 * h] = key;
+		t[2 * h + 1] = i;
+	}
+	for (unsigned long j = 0; j < 2 * n; j++) {	/* the probe side */
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		rel[2 * j] = 2 * (1 + (x >> 11) % (2 * n)) + 1;
+		rel[2 * j + 1] = j;
+	}
+	for (unsigned long j = 0; j < 2 * n; j++) {	/* probe */
+		uint64_t key = rel[2 * j];
+		unsigned long h = mix64(key) % slots;
+
+		while (t[2 * h] && t[2 * h] != key)
+			h = h + 1 < slots ? h + 1 : 0;
+		if (t[2 * h]) {
+			sum += t[2 * h + 1] * rel[2 * j + 1];
+			found++;
+		}
+	}
+	return sum * 31 + found;
+}
+
+/* [11] the working-set loops */
+static uint64_t working_set(void)
+{
+	size_t w = work_kib * 1024;
+	char *ws;
+	uint64_t *res, r;
+
+	if (!w)
+		return 0;
+	ws = map(w + PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, "mmap working set");
+	res = (uint64_t *)ws;
+	res[0] = stencil((uint64_t *)(ws + PG), (uint64_t *)(ws + PG + w / 2),
+			 w / 2 / 8);
+	res[1] = hash_join((uint64_t *)(ws + PG),
+			   (uint64_t *)(ws + PG + w / 4), w / 4 / 16);
+	r = res[0] * 31 + res[1];
+	munmap(ws, w + PG);
+	return r;
+}
+
 /* [13] in C */
 static int exec_child(void)
 {
@@ -252,15 +367,32 @@ static unsigned long parse_pages(const char *s)
 	return n;
 }
 
+static unsigned long parse_work(const char *s)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno || *end || !*s || n % 64 || n > (1UL << 24)) {
+		fprintf(stderr, "kvt-sample-workload: --work KIB must be a "
+			"multiple of 64 from 0 to 16777216, not '%s'\n", s);
+		exit(2);
+	}
+	return n;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: kvt-sample-workload WORKDIR [PAGES]\n");
+	fprintf(stderr, "usage: kvt-sample-workload [--work KIB] WORKDIR "
+		"[PAGES]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	int child_mode = argc > 1 && !strcmp(argv[1], "--exec-child");
+	const char *prog = argv[0];
 	char *sfile, *pfile, *shm, *mfd, *sysv, *anon, *rem;
 	int fd, memfd, shmid, st;
 	pthread_t th[2];
@@ -273,6 +405,10 @@ int main(int argc, char **argv)
 	if (child_mode) {
 		argv++;
 		argc--;
+	} else if (argc > 2 && !strcmp(argv[1], "--work")) {
+		work_kib = parse_work(argv[2]);
+		argv += 2;
+		argc -= 2;
 	}
 	if (argc < 2 || argc > 3)
 		usage();
@@ -358,6 +494,7 @@ int main(int argc, char **argv)
 		else
 			check = check * 31 + (*w ^ r);
 	}
+	check = check * 31 + working_set();
 
 	b = fork();					/* [12] */
 	if (b < 0)
@@ -390,9 +527,9 @@ int main(int argc, char **argv)
 	if (n > 0) {
 		self[n] = 0;
 	} else {
-		if (strlen(argv[0]) >= sizeof(self))
+		if (strlen(prog) >= sizeof(self))
 			fail("argv[0] too long");
-		strcpy(self, argv[0]);
+		strcpy(self, prog);
 	}
 	{
 		char pg[32];
@@ -418,7 +555,7 @@ int main(int argc, char **argv)
 	munmap(rem, npages / 2 * PG);
 	if (unlink(datapath))
 		die("unlink");
-	printf("kvt-sample-workload: pages=%lu processes=3 threads=2 "
-	       "check=%llx\n", npages, (unsigned long long)check);
+	printf("kvt-sample-workload: pages=%lu work=%lu processes=3 threads=2 "
+	       "check=%llx\n", npages, work_kib, (unsigned long long)check);
 	return 0;
 }

@@ -22,7 +22,7 @@ expect 4 "$T/nodir/k" "$ACT" --valgrind "$T/nodir/k" "$T/r" -- /bin/true
 # The command's own status comes through.
 expect 3 "processes: 1" "$ACT" --valgrind "$T/k" "$T/r" -- /bin/sh -c 'exit 3'
 # A full disk: what was written up to then stays readable.
-expect 4 "No space left" "$ACT" --valgrind --pool 0 "$T/k" /dev/full -- "$WL" "$T/wd" 64
+expect 4 "No space left" "$ACT" --valgrind --pool 0 "$T/k" /dev/full -- "$WL" --work 0 "$T/wd" 64
 "$DUMP" "$T/k" >/dev/null 2>"$T/de"; st=$?
 cat "$T/de"
 [ $st -eq 0 ] || grep -q "cut\|truncat" "$T/de" || fail "ktrace unreadable after a full disk"

@@ -16,7 +16,7 @@ SORT=(sort -S 4M --parallel=1 "$T/in.txt")
 P=64
 "$ACT" --valgrind --pool 0 -q "$T/s0k" "$T/s0r" -- "${SORT[@]}" >/dev/null ||
 	fail "sort, pool 0"
-"$ACT" --valgrind --pool 0 -q "$T/w0k" "$T/w0r" -- "$WL" "$T/wd" $P >/dev/null ||
+"$ACT" --valgrind --pool 0 -q "$T/w0k" "$T/w0r" -- "$WL" --work $WK "$T/wd" $P >/dev/null ||
 	fail "workload, pool 0"
 st=0
 for N in 4 32 512; do
@@ -26,7 +26,7 @@ for N in 4 32 512; do
 	"$SIM" $N "$T/s0k" "$T/s0r" "$T/sk" "$T/sr" || st=1
 done
 for N in 16 512; do
-	"$ACT" --valgrind --pool $N -q "$T/wk" "$T/wr" -- "$WL" "$T/wd" $P >/dev/null ||
+	"$ACT" --valgrind --pool $N -q "$T/wk" "$T/wr" -- "$WL" --work $WK "$T/wd" $P >/dev/null ||
 		fail "workload, pool $N"
 	echo "workload, pool $N:"
 	"$SIM" $N "$T/w0k" "$T/w0r" "$T/wk" "$T/wr" || st=1

@@ -6,10 +6,11 @@
 . tests/valgrind/common.sh
 [ -x "$LRU" ] || fail "missing $LRU"
 P=256
-"$ACT" --valgrind --pool 0 -q "$T/k0" "$T/r0" -- "$WL" "$T/wd" $P >/dev/null || fail "pool 0"
+FW=${KVT_FIDELITY_WORK:-1024}	# KiB: the stencil and the hash join too
+"$ACT" --valgrind --pool 0 -q "$T/k0" "$T/r0" -- "$WL" --work $FW "$T/wd" $P >/dev/null || fail "pool 0"
 st=0
 for N in 16 64; do
-	"$ACT" --valgrind --pool $N -q "$T/k$N" "$T/r$N" -- "$WL" "$T/wd" $P >/dev/null ||
+	"$ACT" --valgrind --pool $N -q "$T/k$N" "$T/r$N" -- "$WL" --work $FW "$T/wd" $P >/dev/null ||
 		fail "pool $N"
 	"$LRU" "$T/k$N" "$T/r$N" $((4 * N)) $((8 * N)) $((30 * N)) >"$T/f$N" || fail "kvt-lru"
 	"$LRU" "$T/k0" "$T/r0" $((4 * N)) $((8 * N)) $((30 * N)) >"$T/full$N" || fail "kvt-lru"

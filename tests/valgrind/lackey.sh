@@ -16,8 +16,8 @@ mkdir "$T/tl"
 ln -s "$VGDIR/kvtrace-amd64-linux" "$VGDIR/vgpreload_core-amd64-linux.so" "$LK" "$T/tl/"
 export KVT_VALGRIND_LIB=$T/tl VALGRIND_LIB=$T/tl
 valgrind --tool=lackey --trace-mem=yes --trace-children=yes -q \
-	--log-file="$T/lk.%p" "$WL" "$T/wd" $P >/dev/null || fail "lackey"
-"$ACT" --valgrind --pool 0 --no-syscall-refs -q "$T/k" "$T/r" -- "$WL" "$T/wd" $P \
+	--log-file="$T/lk.%p" "$WL" --work $WK "$T/wd" $P >/dev/null || fail "lackey"
+"$ACT" --valgrind --pool 0 --no-syscall-refs -q "$T/k" "$T/r" -- "$WL" --work $WK "$T/wd" $P \
 	>/dev/null || fail "activator"
 "$DUMP" "$T/k" "$T/r" >"$T/dump.txt" || fail "kvt-dump"
 python3 - "$T" <<'PY'

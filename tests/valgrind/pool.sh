@@ -3,8 +3,8 @@
 # every write to a page after fork is seen again (copy-on-write).
 . tests/valgrind/common.sh
 P=64
-"$ACT" --valgrind "$T/k" "$T/r" -- "$WL" "$T/wd" $P >/dev/null 2>"$T/e512" || fail "pool 512"
-"$ACT" --valgrind --pool 0 "$T/k0" "$T/r0" -- "$WL" "$T/wd" $P >/dev/null 2>"$T/e0" || fail "pool 0"
+"$ACT" --valgrind "$T/k" "$T/r" -- "$WL" --work $WK "$T/wd" $P >/dev/null 2>"$T/e512" || fail "pool 512"
+"$ACT" --valgrind --pool 0 "$T/k0" "$T/r0" -- "$WL" --work $WK "$T/wd" $P >/dev/null 2>"$T/e0" || fail "pool 0"
 n512=$(sed -n 's/^references: //p' "$T/e512")
 n0=$(sed -n 's/^references: //p' "$T/e0")
 echo "references: pool 512 $n512, pool 0 $n0"

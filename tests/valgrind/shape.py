@@ -19,6 +19,9 @@ def check(cond, what):
 
 
 def kv(words):
+    if words[0] in ('read', 'write') and len(words) == 3:
+        # the bulk of the lines: "read tid=T addr=A", parsed quickly
+        return {'tid': words[1][4:], 'addr': words[2][5:]}
     return dict(w.split('=', 1) for w in words[1:] if '=' in w)
 
 
@@ -54,7 +57,12 @@ shm = [(r, w) for r, w in mm if r['tid'] == A and 'shmem' in r
        and int(r['len'], 16) == P * PG]
 check(len(shm) == 3, '[5] [6] [7]: three shmem mappings of P pages')
 check(len({r['shmem'] for r, w in shm}) == 3, 'three distinct shmem ids')
-anon = [r for r, w in mm if r['tid'] == A and 'anon' in w
+# [8] ANON: mapped before the threads start ([11] maps its working set
+# later, and it may have any size).
+first_thread = next((i for i, (e, r, _) in enumerate(recs) if e == 'clone'
+                     and r['flags'] == 'vm,thread'), len(recs))
+anon = [r for i, (e, r, w) in enumerate(recs) if e == 'mmap'
+        and i < first_thread and r['tid'] == A and 'anon' in w
         and r['flags'] == 'private' and int(r['len'], 16) == P * PG]
 check(len(anon) >= 1, '[8] an anonymous region of P pages')
 brks = [r for e, r, _ in recs if e == 'brk' and r['tid'] == A]
@@ -79,20 +87,20 @@ if len(sys.argv) > 3:
     check(len(refs) == len(named), 'one merged line per reference')
     A_tasks = {A} | set(threads)
 
+    # The VM references by page: [(tid, read/write, merged line)].
+    by_page = {}
+    for (e, r), n in zip(refs, named):
+        if e in ('read', 'write'):
+            by_page.setdefault(int(r['addr'], 16) // PG, []).append(
+                (r['tid'], e, n))
+
     def pages_in(tasks, m, kind=None, lo=0, hi=None):
-        start = int(m['addr'], 16)
-        end = start + (hi if hi is not None else P) * PG
-        start += lo * PG
+        base = int(m['addr'], 16) // PG
         out = {}
-        for (e, r), n in zip(refs, named):
-            if e not in ('read', 'write') or r['tid'] not in tasks:
-                continue
-            if kind and e != kind:
-                continue
-            a = int(r['addr'], 16)
-            if start <= a < end:
-                out.setdefault((a - int(m['addr'], 16)) // PG,
-                               set()).add((n[1], n[2]))
+        for i in range(lo, hi if hi is not None else P):
+            for tid, e, n in by_page.get(base + i, ()):
+                if tid in tasks and (not kind or e == kind):
+                    out.setdefault(i, set()).add((n[1], n[2]))
         return out
 
     if a_sh and c_pr:
