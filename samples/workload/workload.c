@@ -73,8 +73,8 @@
  *      MAP_PRIVATE read-only, reads every page (the same file pages as
  *      [3]), pread(2)s page 0, and exits 0.  A waits for C.
  * [14] A unmaps [3]..[9], removes workload.dat, prints one line
- *      "kvt-sample-workload: pages=P work=KIB processes=3 threads=2
- *      check=HEX" (HEX depends only on P and KIB) and exits 0.
+ *      "kvt-sample-workload: pages=P processes=3 threads=2 check=HEX
+ *      work=KIB" (HEX depends only on P and KIB) and exits 0.
  *
  * So the trace holds 3 processes (A, B, C) and 4 tasks in A's process
  * counting A's two threads, plus exec of C.  Exit status: 0 success, 1 a
@@ -555,7 +555,8 @@ int main(int argc, char **argv)
 	munmap(rem, npages / 2 * PG);
 	if (unlink(datapath))
 		die("unlink");
-	printf("kvt-sample-workload: pages=%lu work=%lu processes=3 threads=2 "
-	       "check=%llx\n", npages, work_kib, (unsigned long long)check);
+	printf("kvt-sample-workload: pages=%lu processes=3 threads=2 "
+	       "check=%llx work=%lu\n", npages, (unsigned long long)check,
+	       work_kib);
 	return 0;
 }
