@@ -153,34 +153,20 @@ static int flush_block(struct kvt_writer *w)
 	return 0;
 }
 
-int kvt_writer_put(struct kvt_writer *w, const struct kvt_rec *r,
-		   struct kvt_error *err)
+static int order_error(struct kvt_writer *w, uint64_t seq,
+		       struct kvt_error *err)
 {
-	size_t need;
-	int rc;
+	return kvt_err(err, KVT_E_ORDER,
+		       "%s: record %llu: sequence number %llu does not follow %llu",
+		       w->path, (unsigned long long)w->st.records + 1,
+		       (unsigned long long)seq,
+		       (unsigned long long)w->last_seq);
+}
 
-	if (w->status)
-		return fail(w, err);
-	rc = kvt_rec_validate(r, w->h.stream, err);
-	if (rc) {
-		if (err) {
-			char tmp[sizeof(err->msg)];
-
-			snprintf(tmp, sizeof(tmp), "%.200s: record %llu: %.280s",
-				 w->path,
-				 (unsigned long long)w->st.records + 1,
-				 err->msg);
-			memcpy(err->msg, tmp, sizeof(tmp));
-		}
-		return rc;
-	}
-	if (w->any && r->seq <= w->last_seq)
-		return kvt_err(err, KVT_E_ORDER,
-			       "%s: record %llu: sequence number %llu does not follow %llu",
-			       w->path, (unsigned long long)w->st.records + 1,
-			       (unsigned long long)r->seq,
-			       (unsigned long long)w->last_seq);
-	need = kvt_rec_max_size(r);
+/* Room for need more bytes in the block: seal it first if they would pass
+ * the block size, then grow the buffer if needed.  A status on failure. */
+static int blk_room(struct kvt_writer *w, size_t need, struct kvt_error *err)
+{
 	if (w->count && w->blk_len + need >
 			KVT_BLK_HDR_SIZE + BLOCK_MAX_BYTES) {
 		if (flush_block(w))
@@ -199,22 +185,64 @@ int kvt_writer_put(struct kvt_writer *w, const struct kvt_rec *r,
 		w->blk = nb;
 		w->blk_cap = cap;
 	}
+	return 0;
+}
+
+/* Before encoding records from seq on: a new block starts its encoder. */
+static void blk_begin(struct kvt_writer *w, uint64_t seq)
+{
 	if (!w->count) {
 		memset(&w->enc, 0, sizeof(w->enc));
-		w->enc.seq = r->seq - 1;
-		w->first = r->seq;
+		w->enc.seq = seq - 1;
+		w->first = seq;
 	}
-	w->blk_len = (size_t)(kvt_rec_encode(&w->enc, w->blk + w->blk_len, r) -
-			      w->blk);
+}
+
+/* After encoding n records from first to last up to end: the counts, and
+ * the block sealed when it holds block_records. */
+static int blk_added(struct kvt_writer *w, uint8_t *end, uint64_t first,
+		     uint64_t last, size_t n, struct kvt_error *err)
+{
+	w->blk_len = (size_t)(end - w->blk);
 	if (!w->any)
-		w->first_seq = r->seq;
+		w->first_seq = first;
 	w->any = true;
-	w->last_seq = r->seq;
-	w->count++;
-	w->st.records++;
+	w->last_seq = last;
+	w->count += (uint32_t)n;
+	w->st.records += n;
 	if (w->count >= w->block_records && flush_block(w))
 		return fail(w, err);
 	return 0;
+}
+
+int kvt_writer_put(struct kvt_writer *w, const struct kvt_rec *r,
+		   struct kvt_error *err)
+{
+	int rc;
+
+	if (w->status)
+		return fail(w, err);
+	rc = kvt_rec_validate(r, w->h.stream, err);
+	if (rc) {
+		if (err) {
+			char tmp[sizeof(err->msg)];
+
+			snprintf(tmp, sizeof(tmp), "%.200s: record %llu: %.280s",
+				 w->path,
+				 (unsigned long long)w->st.records + 1,
+				 err->msg);
+			memcpy(err->msg, tmp, sizeof(tmp));
+		}
+		return rc;
+	}
+	if (w->any && r->seq <= w->last_seq)
+		return order_error(w, r->seq, err);
+	rc = blk_room(w, kvt_rec_max_size(r), err);
+	if (rc)
+		return rc;
+	blk_begin(w, r->seq);
+	return blk_added(w, kvt_rec_encode(&w->enc, w->blk + w->blk_len, r),
+			 r->seq, r->seq, 1, err);
 }
 
 void kvt_writer_stats(const struct kvt_writer *w, struct kvt_writer_stats *s)
@@ -237,13 +265,11 @@ int kvt_writer_put_pages(struct kvt_writer *w, const struct kvt_page_rec *v,
 			       kvt_stream_name(w->h.stream));
 	while (i < n) {
 		size_t room, k, j;
-		bool bad = false;
+		int rc;
 
-		if (w->count && w->blk_len + KVT_PAGE_REC_MAX >
-				KVT_BLK_HDR_SIZE + BLOCK_MAX_BYTES) {
-			if (flush_block(w))
-				return fail(w, err);
-		}
+		rc = blk_room(w, KVT_PAGE_REC_MAX, err);
+		if (rc)
+			return rc;
 		/* a run that fits the block: the records in order */
 		room = (KVT_BLK_HDR_SIZE + BLOCK_MAX_BYTES - w->blk_len) /
 		       KVT_PAGE_REC_MAX;
@@ -255,49 +281,22 @@ int kvt_writer_put_pages(struct kvt_writer *w, const struct kvt_page_rec *v,
 		for (j = 0; j < k; j++) {
 			uint64_t prev = j ? v[i + j - 1].seq : w->last_seq;
 
-			if ((j || w->any) && v[i + j].seq <= prev) {
-				bad = true;
+			if ((j || w->any) && v[i + j].seq <= prev)
 				break;
-			}
 		}
-		if (bad && !j)
-			return kvt_err(err, KVT_E_ORDER,
-				       "%s: record %llu: sequence number %llu does not follow %llu",
-				       w->path,
-				       (unsigned long long)w->st.records + 1,
-				       (unsigned long long)v[i].seq,
-				       (unsigned long long)w->last_seq);
+		if (!j)
+			return order_error(w, v[i].seq, err);
 		k = j;
-		if (w->blk_len + k * KVT_PAGE_REC_MAX > w->blk_cap) {
-			size_t cap = w->blk_cap * 2;
-			uint8_t *nb;
-
-			while (cap < w->blk_len + k * KVT_PAGE_REC_MAX)
-				cap *= 2;
-			nb = realloc(w->blk, cap);
-			if (!nb)
-				return kvt_err(err, KVT_E_NOMEM,
-					       "%s: out of memory", w->path);
-			w->blk = nb;
-			w->blk_cap = cap;
-		}
-		if (!w->count) {
-			memset(&w->enc, 0, sizeof(w->enc));
-			w->enc.seq = v[i].seq - 1;
-			w->first = v[i].seq;
-		}
-		w->blk_len = (size_t)(kvt_enc_pages(&w->enc,
-						    w->blk + w->blk_len,
-						    v + i, k) - w->blk);
-		if (!w->any)
-			w->first_seq = v[i].seq;
-		w->any = true;
-		w->last_seq = v[i + k - 1].seq;
-		w->count += (uint32_t)k;
-		w->st.records += k;
+		rc = blk_room(w, k * KVT_PAGE_REC_MAX, err);
+		if (rc)
+			return rc;
+		blk_begin(w, v[i].seq);
+		rc = blk_added(w, kvt_enc_pages(&w->enc, w->blk + w->blk_len,
+						v + i, k),
+			       v[i].seq, v[i + k - 1].seq, k, err);
+		if (rc)
+			return rc;
 		i += k;
-		if (w->count >= w->block_records && flush_block(w))
-			return fail(w, err);
 	}
 	return 0;
 }
