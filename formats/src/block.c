@@ -205,11 +205,50 @@ uint8_t *kvt_enc_pages(struct kvt_enc *e, uint8_t *p,
 		p = kvt_rec_encode(e, p, &r);
 		return kvt_enc_pages(e, p, v + 1, n - 1);
 	}
+	/* The bases and their ages live in registers for the loop: stores
+	 * through p could alias e, so the compiler would reload them after
+	 * every byte otherwise. */
+	uint64_t b0 = e->page[0], b1 = e->page[1], b2 = e->page[2],
+		 b3 = e->page[3];
+	unsigned int a0 = e->plru[0], a1 = e->plru[1], a2 = e->plru[2],
+		     a3 = e->plru[3];
+
+	_Static_assert(KVT_NBASES == 4, "kvt_enc_pages keeps four bases");
 	for (i = 0; i < n; i++) {
 		uint64_t page = v[i].code >> 3;
 		unsigned int low = (unsigned int)(v[i].code & 7);
-		unsigned int idx;
-		uint8_t *lenp, *body;
+		uint64_t d0 = kvt_zigzag((int64_t)(page - b0));
+		uint64_t d1 = kvt_zigzag((int64_t)(page - b1));
+		uint64_t d2 = kvt_zigzag((int64_t)(page - b2));
+		uint64_t d3 = kvt_zigzag((int64_t)(page - b3));
+		unsigned int i01 = d1 < d0, i23 = 2 + (d3 < d2);
+		uint64_t m01 = i01 ? d1 : d0, m23 = d3 < d2 ? d3 : d2;
+		unsigned int best = m23 < m01 ? i23 : i01;
+		uint64_t zz = m23 < m01 ? m23 : m01;
+		unsigned int o01 = a1 > a0, o23 = 2 + (a3 > a2);
+		unsigned int ag01 = o01 ? a1 : a0, ag23 = o23 == 3 ? a3 : a2;
+		uint8_t *lenp, *body, b;
+
+		/* the same choice as pick_base: the nearest base, or the
+		 * oldest when all are far */
+		if (zz >= (1u << 24)) {
+			best = ag23 > ag01 ? o23 : o01;
+			zz = kvt_zigzag((int64_t)(page - (best == 0 ? b0 :
+						  best == 1 ? b1 :
+						  best == 2 ? b2 : b3)));
+		}
+		a0 += a0 < 255;
+		a1 += a1 < 255;
+		a2 += a2 < 255;
+		a3 += a3 < 255;
+		a0 = best == 0 ? 0 : a0;
+		a1 = best == 1 ? 0 : a1;
+		a2 = best == 2 ? 0 : a2;
+		a3 = best == 3 ? 0 : a3;
+		b0 = best == 0 ? page : b0;
+		b1 = best == 1 ? page : b1;
+		b2 = best == 2 ? page : b2;
+		b3 = best == 3 ? page : b3;
 
 		/* low: kind << 1 | named; the format's: named << 2 | kind */
 		low = (low >> 1) | (low & 1) << 2;
@@ -222,12 +261,26 @@ uint8_t *kvt_enc_pages(struct kvt_enc *e, uint8_t *p,
 		seq = v[i].seq;
 		lenp = p++;
 		body = p;
-		idx = pick_base(e->page, e->plru, page);
-		p = put_based(p, low, 3, idx,
-			      kvt_zigzag((int64_t)(page - e->page[idx])));
-		e->page[idx] = page;
+		/* put_based with 3 low bits: 2 bits of delta in the first
+		 * byte */
+		b = (uint8_t)(low | best << 3 | (zz & 3) << 5);
+		zz >>= 2;
+		if (!zz) {
+			*p++ = b;
+		} else {
+			*p++ = b | 0x80;
+			p = kvt_put_varint(p, zz);
+		}
 		*lenp = (uint8_t)(p - body);
 	}
+	e->page[0] = b0;
+	e->page[1] = b1;
+	e->page[2] = b2;
+	e->page[3] = b3;
+	e->plru[0] = (uint8_t)a0;
+	e->plru[1] = (uint8_t)a1;
+	e->plru[2] = (uint8_t)a2;
+	e->plru[3] = (uint8_t)a3;
 	e->seq = seq;
 	return p;
 }
