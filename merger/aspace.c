@@ -77,9 +77,10 @@ uint32_t ppool_new(struct ppool *p, uint64_t num)
 
 /* ---- page table ---------------------------------------------------------------- */
 
-void pt_init(struct ptable *t)
+void pt_init(struct ptable *t, struct ppool *pool)
 {
 	memset(t, 0, sizeof(*t));
+	t->pool = pool;
 }
 
 /* Put leaf under key into slots (mask): key must be absent. */
@@ -115,17 +116,77 @@ static int pt_resize(struct ptable *t, uint64_t nslots)
 	return 0;
 }
 
+static uint64_t pt_slot_of(const struct ptable *t, uint64_t key)
+{
+	uint64_t h;
+
+	if (!t->slots)
+		return UINT64_MAX;
+	for (h = pt_hash(key) & t->mask; t->slots[h].leaf;
+	     h = (h + 1) & t->mask)
+		if (t->slots[h].key == key)
+			return h;
+	return UINT64_MAX;
+}
+
+/* The leaf of slot i, made the table's own: a shared leaf is copied, and
+ * every page it names gains the copy as a holder.  NULL: no memory. */
+static struct pt_leaf *pt_own(struct ptable *t, uint64_t i)
+{
+	struct pt_leaf *old = t->slots[i].leaf, *leaf;
+	unsigned int j;
+
+	if (old->refs == 1)
+		return old;
+	leaf = malloc(sizeof(*leaf));
+	if (!leaf)
+		return NULL;
+	mem_add(sizeof(*leaf));
+	memcpy(leaf, old, sizeof(*leaf));
+	leaf->refs = 1;
+	old->refs--;
+	for (j = 0; j < PT_LEAF_SIZE; j++)
+		if (leaf->e[j])
+			ppool_get(t->pool, leaf->e[j])->holders++;
+	t->slots[i].leaf = leaf;
+	if (t->cache_leaf == old)
+		t->cache_leaf = leaf;
+	return leaf;
+}
+
+/* Let go of a leaf the table no longer holds: with its last table, its
+ * pages lose a holder and it is freed. */
+static void pt_leaf_put(struct ptable *t, struct pt_leaf *leaf)
+{
+	unsigned int j;
+
+	if (--leaf->refs)
+		return;
+	for (j = 0; j < PT_LEAF_SIZE && leaf->count; j++)
+		if (leaf->e[j]) {
+			ppool_put(t->pool, leaf->e[j]);
+			leaf->count--;
+		}
+	mem_sub(sizeof(*leaf));
+	free(leaf);
+}
+
 int64_t pt_set(struct ptable *t, uint64_t vpn, uint32_t idx)
 {
-	uint64_t key = vpn >> PT_LEAF_BITS;
+	uint64_t key = vpn >> PT_LEAF_BITS, i;
 	struct pt_leaf *leaf;
 	uint32_t *e, old;
 
-	if (t->cache_leaf && t->cache_key == key) {
+	if (t->cache_leaf && t->cache_key == key &&
+	    t->cache_leaf->refs == 1) {
 		leaf = t->cache_leaf;
 	} else {
-		leaf = pt_find_leaf(t, key);
-		if (!leaf) {
+		i = pt_slot_of(t, key);
+		if (i != UINT64_MAX) {
+			leaf = pt_own(t, i);
+			if (!leaf)
+				return -1;
+		} else {
 			/* at most half full */
 			if ((!t->slots || (t->leaves + 1) * 2 > t->mask + 1) &&
 			    pt_resize(t, t->slots ? (t->mask + 1) * 2 :
@@ -134,6 +195,7 @@ int64_t pt_set(struct ptable *t, uint64_t vpn, uint32_t idx)
 			leaf = calloc(1, sizeof(*leaf));
 			if (!leaf)
 				return -1;
+			leaf->refs = 1;
 			mem_add(sizeof(*leaf));
 			pt_place(t->slots, t->mask, key, leaf);
 			t->leaves++;
@@ -171,29 +233,39 @@ static void pt_unslot(struct ptable *t, uint64_t i)
 	t->slots[i].leaf = NULL;
 }
 
-static uint64_t pt_slot_of(const struct ptable *t, uint64_t key)
+/* Take the leaf of slot i out of the table. */
+static void pt_drop_slot(struct ptable *t, uint64_t i)
 {
-	uint64_t h;
+	struct pt_leaf *leaf = t->slots[i].leaf;
 
-	for (h = pt_hash(key) & t->mask; t->slots[h].leaf;
-	     h = (h + 1) & t->mask)
-		if (t->slots[h].key == key)
-			return h;
-	return UINT64_MAX;
+	if (t->cache_leaf == leaf)
+		t->cache_leaf = NULL;
+	t->entries -= leaf->count;
+	t->leaves--;
+	pt_unslot(t, i);
+	pt_leaf_put(t, leaf);
 }
 
-/* Remove the entries of the leaf of key in [lo, hi); free it if empty. */
-static void pt_rm_key(struct ptable *t, uint64_t key, uint64_t lo,
-		      uint64_t hi, pt_visit_fn fn, void *ctx)
+/* Remove the entries of the leaf of key in [lo, hi), handing each to fn
+ * (fn NULL: put its page); drop the leaf when it empties. */
+static int pt_rm_key(struct ptable *t, uint64_t key, uint64_t lo,
+		     uint64_t hi, pt_visit_fn fn, void *ctx)
 {
 	uint64_t i = pt_slot_of(t, key), base = key << PT_LEAF_BITS, a, b, v;
 	struct pt_leaf *leaf;
 
 	if (i == UINT64_MAX)
-		return;
-	leaf = t->slots[i].leaf;
+		return 0;
 	a = lo > base ? lo : base;
 	b = hi < base + PT_LEAF_SIZE ? hi : base + PT_LEAF_SIZE;
+	if (!fn && a == base && b == base + PT_LEAF_SIZE) {
+		/* the whole leaf goes: no copy of a shared one */
+		pt_drop_slot(t, i);
+		return 0;
+	}
+	leaf = pt_own(t, i);
+	if (!leaf)
+		return -1;
 	for (v = a; v < b && leaf->count; v++) {
 		uint32_t *e = &leaf->e[v - base];
 
@@ -205,16 +277,13 @@ static void pt_rm_key(struct ptable *t, uint64_t key, uint64_t lo,
 			t->entries--;
 			if (fn)
 				fn(ctx, v, idx);
+			else
+				ppool_put(t->pool, idx);
 		}
 	}
-	if (leaf->count)
-		return;
-	if (t->cache_leaf == leaf)
-		t->cache_leaf = NULL;
-	pt_unslot(t, i);
-	mem_sub(sizeof(*leaf));
-	free(leaf);
-	t->leaves--;
+	if (!leaf->count)
+		pt_drop_slot(t, i);
+	return 0;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -243,21 +312,22 @@ static void pt_shrink(struct ptable *t)
 		pt_resize(t, n);	/* out of memory: keep the big one */
 }
 
-void pt_remove_range(struct ptable *t, uint64_t lo, uint64_t hi,
-		     pt_visit_fn fn, void *ctx)
+static int pt_range(struct ptable *t, uint64_t lo, uint64_t hi,
+		    pt_visit_fn fn, void *ctx)
 {
 	uint64_t k0, k1, k, i, n = 0, *keys;
+	int rc = 0;
 
 	if (hi > VPN_LIMIT)
 		hi = VPN_LIMIT;
 	if (!t->slots || lo >= hi || !t->entries)
-		return;
+		return 0;
 	k0 = lo >> PT_LEAF_BITS;
 	k1 = (hi - 1) >> PT_LEAF_BITS;
 	if (k1 - k0 < 2 * t->leaves + 16) {
 		/* a small range: look its leaves up */
-		for (k = k0; k <= k1 && t->entries; k++)
-			pt_rm_key(t, k, lo, hi, fn, ctx);
+		for (k = k0; k <= k1 && t->entries && !rc; k++)
+			rc = pt_rm_key(t, k, lo, hi, fn, ctx);
 	} else {
 		/* a range larger than the table: walk the table for the
 		 * leaves it holds, then remove them in vpn order */
@@ -265,8 +335,8 @@ void pt_remove_range(struct ptable *t, uint64_t lo, uint64_t hi,
 		if (!keys) {
 			/* no memory: look up every key of the range (slow,
 			 * but right) */
-			for (k = k0; k <= k1 && t->entries; k++)
-				pt_rm_key(t, k, lo, hi, fn, ctx);
+			for (k = k0; k <= k1 && t->entries && !rc; k++)
+				rc = pt_rm_key(t, k, lo, hi, fn, ctx);
 		} else {
 			for (i = 0; i <= t->mask; i++)
 				if (t->slots[i].leaf &&
@@ -274,78 +344,62 @@ void pt_remove_range(struct ptable *t, uint64_t lo, uint64_t hi,
 				    t->slots[i].key <= k1)
 					keys[n++] = t->slots[i].key;
 			qsort(keys, n, sizeof(*keys), cmp_u64);
-			for (i = 0; i < n; i++)
-				pt_rm_key(t, keys[i], lo, hi, fn, ctx);
+			for (i = 0; i < n && !rc; i++)
+				rc = pt_rm_key(t, keys[i], lo, hi, fn, ctx);
 			free(keys);
 		}
 	}
 	if (t->leaves * 8 < t->mask + 1 &&
 	    (t->mask + 1 > PT_MIN_SLOTS || !t->leaves))
 		pt_shrink(t);
+	return rc;
 }
 
-int pt_copy(struct ptable *dst, const struct ptable *src, pt_visit_fn fn,
-	    void *ctx)
+int pt_remove_range(struct ptable *t, uint64_t lo, uint64_t hi)
+{
+	return pt_range(t, lo, hi, NULL, NULL);
+}
+
+int pt_take_range(struct ptable *t, uint64_t lo, uint64_t hi,
+		  pt_visit_fn fn, void *ctx)
+{
+	return pt_range(t, lo, hi, fn, ctx);
+}
+
+int pt_copy(struct ptable *dst, const struct ptable *src)
 {
 	uint64_t i;
-	unsigned int j;
 
-	pt_init(dst);
+	pt_init(dst, src->pool);
 	if (!src->slots)
 		return 0;
 	/* the same size: every leaf lands in the same slot */
-	dst->slots = calloc(src->mask + 1, sizeof(*dst->slots));
+	dst->slots = malloc((src->mask + 1) * sizeof(*dst->slots));
 	if (!dst->slots)
 		return -1;
+	memcpy(dst->slots, src->slots, (src->mask + 1) * sizeof(*dst->slots));
 	dst->mask = src->mask;
 	mem_add((dst->mask + 1) * sizeof(*dst->slots));
-	for (i = 0; i <= src->mask; i++) {
-		const struct pt_leaf *sl = src->slots[i].leaf;
-		struct pt_leaf *dl;
-		uint64_t base;
-
-		if (!sl)
-			continue;
-		dl = malloc(sizeof(*dl));
-		if (!dl)
-			return -1;
-		mem_add(sizeof(*dl));
-		memcpy(dl, sl, sizeof(*dl));
-		dst->slots[i].key = src->slots[i].key;
-		dst->slots[i].leaf = dl;
-		dst->leaves++;
-		dst->entries += dl->count;
-		base = src->slots[i].key << PT_LEAF_BITS;
-		if (fn)
-			for (j = 0; j < PT_LEAF_SIZE; j++)
-				if (dl->e[j])
-					fn(ctx, base + j, dl->e[j]);
-	}
+	for (i = 0; i <= src->mask; i++)
+		if (src->slots[i].leaf)
+			src->slots[i].leaf->refs++;
+	dst->leaves = src->leaves;
+	dst->entries = src->entries;
 	return 0;
 }
 
-void pt_destroy(struct ptable *t, pt_visit_fn fn, void *ctx)
+void pt_destroy(struct ptable *t)
 {
 	uint64_t i;
-	unsigned int j;
 
-	for (i = 0; t->slots && i <= t->mask; i++) {
-		struct pt_leaf *leaf = t->slots[i].leaf;
-		uint64_t base = t->slots[i].key << PT_LEAF_BITS;
-
-		if (!leaf)
-			continue;
-		for (j = 0; j < PT_LEAF_SIZE; j++)
-			if (leaf->e[j] && fn)
-				fn(ctx, base + j, leaf->e[j]);
-		mem_sub(sizeof(*leaf));
-		free(leaf);
-	}
+	for (i = 0; t->slots && i <= t->mask; i++)
+		if (t->slots[i].leaf)
+			pt_leaf_put(t, t->slots[i].leaf);
 	if (t->slots) {
 		mem_sub((t->mask + 1) * sizeof(*t->slots));
 		free(t->slots);
 	}
-	pt_init(t);
+	pt_init(t, t->pool);
 }
 
 /* ---- page-cache objects ---------------------------------------------------------- */

@@ -100,13 +100,21 @@ static inline void ppool_put(struct ppool *p, uint32_t i)
  * range: a process with pages at 0x400000, 0x55..., 0x7f... and 0x7ffc...
  * pays for those leaves only.  A last-leaf cache serves runs of references
  * to one leaf.
+ *
+ * Leaves are shared copy-on-write between tables: a fork copies the slots
+ * and counts one more reference on each leaf, and a table that changes a
+ * shared leaf first takes a copy of its own.  A private page's holders
+ * count the leaves that hold it (not the tables), so a fork followed by an
+ * exit or exec touches no page, and a page is the writer's own only when
+ * it has one holder and its leaf is not shared.
  */
 #define PT_LEAF_BITS	5
 #define PT_LEAF_SIZE	(1u << PT_LEAF_BITS)
 #define PT_MIN_SLOTS	16
 
 struct pt_leaf {
-	uint32_t count;
+	uint32_t count;		/* entries in use */
+	uint32_t refs;		/* tables that hold the leaf */
 	uint32_t e[PT_LEAF_SIZE];
 };
 
@@ -122,9 +130,10 @@ struct ptable {
 	struct pt_leaf *cache_leaf;
 	uint64_t entries;
 	uint64_t leaves;
+	struct ppool *pool;	/* the pages the entries name */
 };
 
-/* Called for every entry a range operation removes. */
+/* Called for every entry pt_take_range takes out (with its holder). */
 typedef void (*pt_visit_fn)(void *ctx, uint64_t vpn, uint32_t idx);
 
 static inline uint64_t pt_hash(uint64_t key)
@@ -148,34 +157,42 @@ static inline struct pt_leaf *pt_find_leaf(const struct ptable *t,
 	return NULL;
 }
 
-void pt_init(struct ptable *t);
-/* The private page index at vpn, 0 if none. */
-static inline uint32_t pt_get(struct ptable *t, uint64_t vpn)
+void pt_init(struct ptable *t, struct ppool *pool);
+/* The private page index at vpn, 0 if none; *shared (if not NULL) tells
+ * whether its leaf is shared with another table (a write must copy). */
+static inline uint32_t pt_get(struct ptable *t, uint64_t vpn, bool *shared)
 {
 	uint64_t key = vpn >> PT_LEAF_BITS;
 	struct pt_leaf *leaf;
 
-	if (t->cache_leaf && t->cache_key == key)
-		return t->cache_leaf->e[vpn & (PT_LEAF_SIZE - 1)];
-	leaf = pt_find_leaf(t, key);
-	if (!leaf)
-		return 0;
-	t->cache_key = key;
-	t->cache_leaf = leaf;
-	return leaf->e[vpn & (PT_LEAF_SIZE - 1)];
+	if (!t->cache_leaf || t->cache_key != key) {
+		leaf = pt_find_leaf(t, key);
+		if (!leaf)
+			return 0;
+		t->cache_key = key;
+		t->cache_leaf = leaf;
+	}
+	if (shared)
+		*shared = t->cache_leaf->refs > 1;
+	return t->cache_leaf->e[vpn & (PT_LEAF_SIZE - 1)];
 }
-/* Set vpn to idx (!= 0), replacing nothing (the slot must be empty) or the
- * old index (returned, for the caller to put).  -1 when out of memory. */
+/* Set vpn to idx (!= 0, whose holder the table takes), replacing nothing
+ * or the old index (returned, with its holder: the caller puts it).  -1
+ * when out of memory. */
 int64_t pt_set(struct ptable *t, uint64_t vpn, uint32_t idx);
-/* Remove every entry in [lo, hi), calling fn for each (in vpn order). */
-void pt_remove_range(struct ptable *t, uint64_t lo, uint64_t hi,
-		     pt_visit_fn fn, void *ctx);
-/* Copy src into the empty dst, calling fn for each entry copied.  -1 when
- * out of memory (dst then holds a part: destroy it). */
-int pt_copy(struct ptable *dst, const struct ptable *src, pt_visit_fn fn,
-	    void *ctx);
-/* Remove everything (fn per entry) and free the table. */
-void pt_destroy(struct ptable *t, pt_visit_fn fn, void *ctx);
+/* Remove every entry in [lo, hi) and put its page.  -1: out of memory (a
+ * shared leaf could not be copied; the table is then partly done). */
+int pt_remove_range(struct ptable *t, uint64_t lo, uint64_t hi);
+/* Take every entry in [lo, hi) out, handing each to fn with its holder (in
+ * vpn order).  -1: out of memory. */
+int pt_take_range(struct ptable *t, uint64_t lo, uint64_t hi,
+		  pt_visit_fn fn, void *ctx);
+/* Make the empty dst a copy of src, sharing its leaves.  -1 when out of
+ * memory (dst is then empty). */
+int pt_copy(struct ptable *dst, const struct ptable *src);
+/* Remove everything (putting the pages of the leaves no other table holds)
+ * and free the table. */
+void pt_destroy(struct ptable *t);
 
 /* ---- page-cache objects: files and shmem ----------------------------------- */
 

@@ -132,18 +132,6 @@ int merger_flush(struct merger *m, struct kvt_error *err)
 
 /* ---- address spaces ---------------------------------------------------------- */
 
-static void drop_page(void *ctx, uint64_t vpn, uint32_t idx)
-{
-	(void)vpn;
-	ppool_put(ctx, idx);
-}
-
-static void hold_page(void *ctx, uint64_t vpn, uint32_t idx)
-{
-	(void)vpn;
-	ppool_get(ctx, idx)->holders++;
-}
-
 static struct aspace *as_new(struct merger *m, uint64_t seq)
 {
 	struct aspace *as = calloc(1, sizeof(*as));
@@ -153,7 +141,7 @@ static struct aspace *as_new(struct merger *m, uint64_t seq)
 	as->serial = m->next_as++;
 	as->users = 1;
 	vs_init(&as->vs);
-	pt_init(&as->pt);
+	pt_init(&as->pt, &m->pool);
 	m->live_as++;
 	EMIT(m, as_start, as->serial, seq);
 	return as;
@@ -165,7 +153,7 @@ static struct aspace *as_copy(struct merger *m, struct aspace *src,
 	struct aspace *as = as_new(m, seq);
 
 	if (vs_copy(&as->vs, &src->vs) ||
-	    pt_copy(&as->pt, &src->pt, hold_page, &m->pool))
+	    pt_copy(&as->pt, &src->pt))
 		oom();
 	return as;
 }
@@ -174,7 +162,7 @@ static void as_put(struct merger *m, struct aspace *as, uint64_t seq)
 {
 	if (--as->users)
 		return;
-	pt_destroy(&as->pt, drop_page, &m->pool);
+	pt_destroy(&as->pt);
 	vs_free(&as->vs);
 	m->live_as--;
 	EMIT(m, as_end, as->serial, seq);
@@ -182,14 +170,14 @@ static void as_put(struct merger *m, struct aspace *as, uint64_t seq)
 }
 
 /* Remove [lo, hi) from as: mappings and their private pages. */
-static void as_unmap(struct merger *m, struct aspace *as, uint64_t lo,
-		     uint64_t hi)
+static void as_unmap(struct aspace *as, uint64_t lo, uint64_t hi)
 {
 	if (lo >= hi)
 		return;
 	if (vs_remove(&as->vs, lo, hi))
 		oom();
-	pt_remove_range(&as->pt, lo, hi, drop_page, &m->pool);
+	if (pt_remove_range(&as->pt, lo, hi))
+		oom();
 }
 
 static void as_map(struct aspace *as, uint64_t lo, uint64_t hi, int kind,
@@ -462,7 +450,7 @@ static void do_mmap(struct merger *m, const struct kvt_rec *r)
 		return;
 	lo = r->u.mmap.addr >> PAGE_SHIFT;
 	hi = lo + (r->u.mmap.len >> PAGE_SHIFT);
-	as_unmap(m, t->as, lo, hi);
+	as_unmap(t->as, lo, hi);
 	if (kind != VMA_ANON) {
 		obj = mobj_lookup(&m->objs,
 				  r->u.mmap.backing == KVT_BACK_SHMEM ?
@@ -483,7 +471,7 @@ static void do_munmap(struct merger *m, const struct kvt_rec *r)
 
 	if (!range_ok(m, r, "munmap", r->u.munmap.addr, r->u.munmap.len))
 		return;
-	as_unmap(m, t->as, lo, lo + (r->u.munmap.len >> PAGE_SHIFT));
+	as_unmap(t->as, lo, lo + (r->u.munmap.len >> PAGE_SHIFT));
 }
 
 static void do_mprotect(struct merger *m, const struct kvt_rec *r)
@@ -504,10 +492,10 @@ static void do_brk(struct merger *m, const struct kvt_rec *r)
 	pa = (a + KVT_PAGE_SIZE - 1) >> PAGE_SHIFT;
 	pb = (b + KVT_PAGE_SIZE - 1) >> PAGE_SHIFT;
 	if (pb > pa) {
-		as_unmap(m, t->as, pa, pb);
+		as_unmap(t->as, pa, pb);
 		as_map(t->as, pa, pb, VMA_ANON, NULL, 0);
 	} else if (pb < pa) {
-		as_unmap(m, t->as, pb, pa);
+		as_unmap(t->as, pb, pa);
 	}
 }
 
@@ -564,9 +552,10 @@ static void do_mremap(struct merger *m, const struct kvt_rec *r)
 	    vs_remove(&as->vs, a, a + l))
 		oom();
 	m->nmv = 0;
-	pt_remove_range(&as->pt, a, a + l, collect_page, m);
+	if (pt_take_range(&as->pt, a, a + l, collect_page, m))
+		oom();
 	/* (2) clear the destination. */
-	as_unmap(m, as, b, b + n);
+	as_unmap(as, b, b + n);
 	/* (3) put the first k pages back at b; the rest go away. */
 	for (j = 0; j < np; j++) {
 		struct vma v = pieces[j];
@@ -752,6 +741,7 @@ static void resolve_vm_slow(struct merger *m, struct aspace *as,
 {
 	struct vma *v = vs_find(&as->vs, vpn);
 	uint32_t idx;
+	bool shared;
 
 	if (!v) {
 		as_map(as, vpn, vpn + 1, VMA_ANON, NULL, 0);
@@ -762,11 +752,11 @@ static void resolve_vm_slow(struct merger *m, struct aspace *as,
 	switch (v->kind) {
 	case VMA_ANON:
 	case VMA_FILE_PRIVATE:
-		idx = pt_get(&as->pt, vpn);
+		idx = pt_get(&as->pt, vpn, &shared);
 		if (idx) {
 			struct ppage *pg = ppool_get(&m->pool, idx);
-
-			bool one = pg->holders == 1;
+			/* the page is this address space's alone */
+			bool one = !shared && pg->holders == 1;
 
 			if (write && !one) {
 				ref->page = new_private(m, as, vpn);

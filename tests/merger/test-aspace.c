@@ -102,30 +102,33 @@ static void test_vma_file_pgoff(void **state)
 	mobj_table_free(&t);
 }
 
-static void count_put(void *ctx, uint64_t vpn, uint32_t idx)
-{
-	struct ppool *p = ctx;
+struct taken {
+	uint64_t n, first, last;
+};
 
-	(void)vpn;
-	ppool_put(p, idx);
-}
-
-static void count_hold(void *ctx, uint64_t vpn, uint32_t idx)
+static void take(void *ctx, uint64_t vpn, uint32_t idx)
 {
-	(void)vpn;
-	ppool_get(ctx, idx)->holders++;
+	struct taken *tk = ctx;
+
+	assert_int_not_equal(idx, 0);
+	if (!tk->n++)
+		tk->first = vpn;
+	assert_true(tk->n == 1 || vpn > tk->last);	/* in vpn order */
+	tk->last = vpn;
 }
 
 static void test_radix(void **state)
 {
 	struct ppool p;
 	struct ptable t, c;
+	struct taken tk = { 0 };
 	uint64_t v;
 	uint32_t i;
+	bool shared;
 
 	(void)state;
 	assert_int_equal(ppool_init(&p), 0);
-	pt_init(&t);
+	pt_init(&t, &p);
 	/* Pages far apart, and a dense run. */
 	for (v = 0; v < 1000; v++) {
 		i = ppool_new(&p, v);
@@ -136,33 +139,77 @@ static void test_radix(void **state)
 	i = ppool_new(&p, 5001);
 	assert_int_equal(pt_set(&t, 0, i), 0);
 	assert_int_equal(t.entries, 1002);
-	assert_int_equal(ppool_get(&p, pt_get(&t, 0x7f0000000ULL + 999))->num, 999);
-	assert_int_equal(pt_get(&t, 0x7f0000000ULL + 1000), 0);
-	assert_int_equal(ppool_get(&p, pt_get(&t, VPN_LIMIT - 1))->num, 5000);
+	assert_int_equal(ppool_get(&p, pt_get(&t, 0x7f0000000ULL + 999,
+					      NULL))->num, 999);
+	assert_int_equal(pt_get(&t, 0x7f0000000ULL + 1000, NULL), 0);
+	assert_int_equal(ppool_get(&p, pt_get(&t, VPN_LIMIT - 1, &shared))->num,
+			 5000);
+	assert_false(shared);
 
-	/* A copy shares every page. */
-	assert_int_equal(pt_copy(&c, &t, count_hold, &p), 0);
+	/* A copy shares every leaf: the pages keep one holder. */
+	assert_int_equal(pt_copy(&c, &t), 0);
 	assert_int_equal(c.entries, 1002);
-	assert_int_equal(ppool_get(&p, pt_get(&c, 0))->holders, 2);
+	assert_int_equal(ppool_get(&p, pt_get(&c, 0, &shared))->holders, 1);
+	assert_true(shared);
+	assert_int_equal(pt_get(&t, 0, &shared), pt_get(&c, 0, NULL));
+	assert_true(shared);
+
+	/* Changing a shared leaf copies it: its pages gain a holder. */
+	i = ppool_new(&p, 6000);
+	v = pt_set(&c, 0x7f0000000ULL + 3, i);
+	assert_int_equal(ppool_get(&p, (uint32_t)v)->num, 3);
+	assert_int_equal(ppool_get(&p, (uint32_t)v)->holders, 2);
+	ppool_put(&p, (uint32_t)v);
+	assert_int_equal(ppool_get(&p, pt_get(&c, 0x7f0000000ULL + 4,
+					      &shared))->holders, 2);
+	assert_false(shared);
+	assert_int_equal(ppool_get(&p, pt_get(&t, 0x7f0000000ULL + 3,
+					      &shared))->num, 3);
+	assert_false(shared);	/* t is the only table left on that leaf */
+	assert_int_equal(ppool_get(&p, pt_get(&c, 0x7f0000000ULL + 3,
+					      NULL))->num, 6000);
 
 	/* Remove a huge range holding part of the run. */
-	pt_remove_range(&t, 0x7f0000000ULL + 500, VPN_LIMIT, count_put, &p);
+	assert_int_equal(pt_remove_range(&t, 0x7f0000000ULL + 500, VPN_LIMIT),
+			 0);
 	assert_int_equal(t.entries, 501);
-	assert_int_equal(pt_get(&t, 0x7f0000000ULL + 500), 0);
-	assert_int_equal(pt_get(&t, VPN_LIMIT - 1), 0);
-	assert_int_not_equal(pt_get(&t, 0x7f0000000ULL + 499), 0);
-	assert_int_equal(p.live, 1002);		/* the copy still holds them */
-	pt_destroy(&c, count_put, &p);
+	assert_int_equal(pt_get(&t, 0x7f0000000ULL + 500, NULL), 0);
+	assert_int_equal(pt_get(&t, VPN_LIMIT - 1, NULL), 0);
+	assert_int_not_equal(pt_get(&t, 0x7f0000000ULL + 499, NULL), 0);
+	assert_int_not_equal(pt_get(&c, VPN_LIMIT - 1, NULL), 0);
+	assert_int_equal(p.live, 1003);		/* the copy still holds them */
+	pt_destroy(&c);
 	assert_int_equal(p.live, 501);
-	pt_remove_range(&t, 0, VPN_LIMIT, count_put, &p);
+	assert_int_equal(ppool_get(&p, pt_get(&t, 0x7f0000000ULL + 4,
+					      &shared))->holders, 1);
+	assert_false(shared);
+
+	/* Taking entries out of a shared leaf hands each over with a
+	 * holder, and leaves the other table's leaf alone. */
+	assert_int_equal(pt_copy(&c, &t), 0);
+	assert_int_equal(pt_take_range(&c, 0x7f0000000ULL + 10,
+				       0x7f0000000ULL + 40, take, &tk), 0);
+	assert_int_equal(tk.n, 30);
+	assert_int_equal(tk.first, 0x7f0000000ULL + 10);
+	assert_int_equal(tk.last, 0x7f0000000ULL + 39);
+	assert_int_equal(c.entries, 501 - 30);
+	assert_int_not_equal(pt_get(&t, 0x7f0000000ULL + 20, NULL), 0);
+	i = pt_get(&t, 0x7f0000000ULL + 20, NULL);
+	assert_int_equal(ppool_get(&p, i)->holders, 2);	/* taker + t */
+	for (v = 10; v < 40; v++)
+		ppool_put(&p, pt_get(&t, 0x7f0000000ULL + v, NULL));
+	pt_destroy(&c);
+	assert_int_equal(p.live, 501);
+
+	assert_int_equal(pt_remove_range(&t, 0, VPN_LIMIT), 0);
 	assert_int_equal(t.entries, 0);
 	assert_null(t.slots);
 	assert_int_equal(p.live, 0);
 	/* Freed slots are reused. */
 	i = ppool_new(&p, 7);
-	assert_true(i < 1003);
+	assert_true(i < 1004);
 	ppool_put(&p, i);
-	pt_destroy(&t, count_put, &p);
+	pt_destroy(&t);
 	ppool_free(&p);
 }
 
