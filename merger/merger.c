@@ -739,10 +739,31 @@ static inline void tlb_fill(struct merger *m, const struct aspace *as,
 static void resolve_vm_slow(struct merger *m, struct aspace *as,
 			    uint64_t vpn, bool write, struct kvt_ref *ref)
 {
-	struct vma *v = vs_find(&as->vs, vpn);
-	uint32_t idx;
 	bool shared;
+	uint32_t idx = pt_get(&as->pt, vpn, &shared);
+	struct vma *v;
 
+	if (idx) {
+		/* A private page: its mapping is private (unmapping and
+		 * mapping over a range take its pages out), so there is
+		 * no need to look the mapping up. */
+		struct ppage *pg = ppool_get(&m->pool, idx);
+		/* the page is this address space's alone */
+		bool one = !shared && pg->holders == 1;
+
+		if (write && !one) {
+			ref->page = new_private(m, as, vpn);
+			ref->flags |= KVT_REF_NEW_PAGE | KVT_REF_COW;
+			m->s.cow_copies++;
+			one = true;
+		} else {
+			ref->page = pg->num;
+		}
+		ref->named = KVT_NAMED_ANON;
+		tlb_fill(m, as, vpn, ref, one);
+		return;
+	}
+	v = vs_find(&as->vs, vpn);
 	if (!v) {
 		as_map(as, vpn, vpn + 1, VMA_ANON, NULL, 0);
 		v = vs_find(&as->vs, vpn);
@@ -752,24 +773,6 @@ static void resolve_vm_slow(struct merger *m, struct aspace *as,
 	switch (v->kind) {
 	case VMA_ANON:
 	case VMA_FILE_PRIVATE:
-		idx = pt_get(&as->pt, vpn, &shared);
-		if (idx) {
-			struct ppage *pg = ppool_get(&m->pool, idx);
-			/* the page is this address space's alone */
-			bool one = !shared && pg->holders == 1;
-
-			if (write && !one) {
-				ref->page = new_private(m, as, vpn);
-				ref->flags |= KVT_REF_NEW_PAGE | KVT_REF_COW;
-				m->s.cow_copies++;
-				one = true;
-			} else {
-				ref->page = pg->num;
-			}
-			ref->named = KVT_NAMED_ANON;
-			tlb_fill(m, as, vpn, ref, one);
-			return;
-		}
 		if (v->kind == VMA_ANON || write) {
 			ref->page = new_private(m, as, vpn);
 			ref->named = KVT_NAMED_ANON;
