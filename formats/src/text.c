@@ -515,7 +515,7 @@ static int num(struct pctx *c, const char *key, const char *s, size_t n,
 	uint64_t v = 0;
 	size_t i = 0;
 
-	if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+	if (n > 2 && s[0] == '0' && s[1] == 'x') {
 		for (i = 2; i < n; i++) {
 			int h = hexval(s[i]);
 
@@ -597,6 +597,11 @@ static int getfile(struct pctx *c, const char *key, uint64_t *dev,
 	if (!colon)
 		return perr(c, "%s: expected DEV:INO, found '%.*s'", key,
 			    (int)w->vlen, s);
+	/* two decimal numbers (TRACE-TEXT.md), not the 0x form */
+	if ((colon - s > 1 && s[1] == 'x') ||
+	    (w->vlen - (size_t)(colon - s) > 2 && colon[2] == 'x'))
+		return perr(c, "%s: DEV:INO takes two decimal numbers, found '%.*s'",
+			    key, (int)w->vlen, s);
 	if (num(c, key, s, (size_t)(colon - s), UINT64_MAX, dev) ||
 	    num(c, key, colon + 1, w->vlen - (size_t)(colon - s) - 1,
 		UINT64_MAX, ino))
@@ -737,7 +742,7 @@ static int parse_event(struct pctx *c, struct kvt_rec *r)
 			r->u.clone.flags = 0;
 		else if (isval(w, v, "vm"))
 			r->u.clone.flags = KVT_CLONE_VM;
-		else if (isval(w, v, "vm,thread") || isval(w, v, "thread,vm"))
+		else if (isval(w, v, "vm,thread"))
 			r->u.clone.flags = KVT_CLONE_VM | KVT_CLONE_THREAD;
 		else
 			return perr(c, "flags: expected -, vm or vm,thread, found '%.*s'",
