@@ -43,6 +43,10 @@ uint32_t ppool_new(struct ppool *p, uint64_t num)
 		i = p->free_head;
 		pg = ppool_get(p, i);
 		p->free_head = pg->next_free;
+		/* the next new page reads the next head: fetch it now (free
+		 * pages are scattered; this read was the cost of a new page) */
+		if (p->free_head)
+			__builtin_prefetch(ppool_get(p, p->free_head), 1);
 	} else {
 		if (p->n == UINT32_MAX)
 			return 0;
