@@ -120,19 +120,6 @@ static int pt_resize(struct ptable *t, uint64_t nslots)
 	return 0;
 }
 
-static uint64_t pt_slot_of(const struct ptable *t, uint64_t key)
-{
-	uint64_t h;
-
-	if (!t->slots)
-		return UINT64_MAX;
-	for (h = pt_hash(key) & t->mask; t->slots[h].leaf;
-	     h = (h + 1) & t->mask)
-		if (t->slots[h].key == key)
-			return h;
-	return UINT64_MAX;
-}
-
 /* The leaf of slot i, made the table's own: a shared leaf is copied, and
  * every page it names gains the copy as a holder.  NULL: no memory. */
 static struct pt_leaf *pt_own(struct ptable *t, uint64_t i)

@@ -142,19 +142,27 @@ static inline uint64_t pt_hash(uint64_t key)
 	return (key * 0x9e3779b97f4a7c15ULL) >> 20;
 }
 
-/* The leaf of key, or NULL. */
-static inline struct pt_leaf *pt_find_leaf(const struct ptable *t,
-					   uint64_t key)
+/* The slot of key, or UINT64_MAX. */
+static inline uint64_t pt_slot_of(const struct ptable *t, uint64_t key)
 {
 	uint64_t h;
 
 	if (!t->slots)
-		return NULL;
+		return UINT64_MAX;
 	for (h = pt_hash(key) & t->mask; t->slots[h].leaf;
 	     h = (h + 1) & t->mask)
 		if (t->slots[h].key == key)
-			return t->slots[h].leaf;
-	return NULL;
+			return h;
+	return UINT64_MAX;
+}
+
+/* The leaf of key, or NULL. */
+static inline struct pt_leaf *pt_find_leaf(const struct ptable *t,
+					   uint64_t key)
+{
+	uint64_t i = pt_slot_of(t, key);
+
+	return i == UINT64_MAX ? NULL : t->slots[i].leaf;
 }
 
 void pt_init(struct ptable *t, struct ppool *pool);
