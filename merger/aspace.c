@@ -15,76 +15,145 @@ struct aspace_mem aspace_mem;
 
 /* ---- private pages -------------------------------------------------------- */
 
-int ppool_init(struct ppool *p)
+static inline uint64_t share_hash(uint64_t num)
+{
+	return XXH3_64bits(&num, sizeof(num));
+}
+
+void pp_init(struct ppages *p)
 {
 	memset(p, 0, sizeof(*p));
-	p->n = 1;
+}
+
+void pp_free(struct ppages *p)
+{
+	if (p->tab)
+		mem_sub((p->mask + 1) * sizeof(*p->tab));
+	free(p->tab);
+	memset(p, 0, sizeof(*p));
+}
+
+/* The slot of num, or UINT64_MAX. */
+static uint64_t share_find(const struct ppages *p, uint64_t num)
+{
+	uint64_t h;
+
+	if (!p->tab)
+		return UINT64_MAX;
+	for (h = share_hash(num) & p->mask; p->tab[h].holders;
+	     h = (h + 1) & p->mask)
+		if (p->tab[h].num == num)
+			return h;
+	return UINT64_MAX;
+}
+
+static void share_place(struct pshare *tab, uint64_t mask,
+			const struct pshare *e)
+{
+	uint64_t h = share_hash(e->num) & mask;
+
+	while (tab[h].holders)
+		h = (h + 1) & mask;
+	tab[h] = *e;
+}
+
+/* Resize to n slots (a power of two, more than twice the counts). */
+static int share_resize(struct ppages *p, uint64_t n)
+{
+	struct pshare *tab = calloc(n, sizeof(*tab));
+	uint64_t i;
+
+	if (!tab)
+		return -1;
+	for (i = 0; p->tab && i <= p->mask; i++)
+		if (p->tab[i].holders)
+			share_place(tab, n - 1, &p->tab[i]);
+	mem_add(n * sizeof(*tab));
+	if (p->tab)
+		mem_sub((p->mask + 1) * sizeof(*p->tab));
+	free(p->tab);
+	p->tab = tab;
+	p->mask = n - 1;
 	return 0;
 }
 
-void ppool_free(struct ppool *p)
+/* Remove slot i (backward-shift deletion); shrink when an eighth full. */
+static void share_remove(struct ppages *p, uint64_t i)
 {
-	uint32_t i;
+	uint64_t j = i, h;
 
-	for (i = 0; i < p->nchunks; i++) {
-		mem_sub(PPOOL_CHUNK * sizeof(struct ppage));
-		free(p->chunk[i]);
+	for (;;) {
+		j = (j + 1) & p->mask;
+		if (!p->tab[j].holders)
+			break;
+		h = share_hash(p->tab[j].num) & p->mask;
+		/* Move j back to i when i lies cyclically in [h, j). */
+		if ((j > i && (h <= i || h > j)) ||
+		    (j < i && (h <= i && h > j))) {
+			p->tab[i] = p->tab[j];
+			i = j;
+		}
 	}
-	free(p->chunk);
-	memset(p, 0, sizeof(*p));
+	p->tab[i].holders = 0;
+	p->n--;
+	if (!p->n) {
+		mem_sub((p->mask + 1) * sizeof(*p->tab));
+		free(p->tab);
+		p->tab = NULL;
+		p->mask = 0;
+	} else if (p->mask + 1 > 64 && p->n * 8 < p->mask + 1) {
+		share_resize(p, (p->mask + 1) / 2);	/* no memory: keep */
+	}
 }
 
-uint32_t ppool_new(struct ppool *p, uint64_t num)
+uint64_t pp_holders(const struct ppages *p, uint64_t e)
 {
-	struct ppage *pg;
-	uint32_t i;
+	uint64_t i;
 
-	if (p->free_head) {
-		i = p->free_head;
-		pg = ppool_get(p, i);
-		p->free_head = pg->next_free;
-		/* the next new page reads the next head: fetch it now (free
-		 * pages are scattered; this read was the cost of a new page) */
-		if (p->free_head)
-			__builtin_prefetch(ppool_get(p, p->free_head), 1);
-	} else {
-		if (p->n == UINT32_MAX)
-			return 0;
-		if ((p->n >> PPOOL_CHUNK_BITS) >= p->nchunks) {
-			if (p->nchunks == p->capchunks) {
-				uint32_t nc = p->capchunks ?
-					      p->capchunks * 2 : 16;
-				struct ppage **cv = realloc(p->chunk,
-						nc * sizeof(*cv));
+	if (!(e & PTE_MULTI))
+		return 1;
+	i = share_find(p, PTE_NUM(e));
+	return i == UINT64_MAX ? 1 : p->tab[i].holders;
+}
 
-				if (!cv)
-					return 0;
-				p->chunk = cv;
-				p->capchunks = nc;
-			}
-			p->chunk[p->nchunks] = malloc(PPOOL_CHUNK *
-						      sizeof(struct ppage));
-			if (!p->chunk[p->nchunks])
-				return 0;
-			mem_add(PPOOL_CHUNK * sizeof(struct ppage));
-			p->nchunks++;
-		}
-		i = p->n++;
-		pg = ppool_get(p, i);
+int pp_hold(struct ppages *p, uint64_t num)
+{
+	uint64_t i = share_find(p, num);
+	struct pshare e = { .num = num, .holders = 2 };
+
+	if (i != UINT64_MAX) {
+		p->tab[i].holders++;
+		return 0;
 	}
-	pg->num = num;
-	pg->holders = 1;
-	pg->next_free = 0;
-	p->live++;
-	return i;
+	if ((!p->tab || (p->n + 1) * 2 > p->mask + 1) &&
+	    share_resize(p, p->tab ? (p->mask + 1) * 2 : 64))
+		return -1;
+	share_place(p->tab, p->mask, &e);
+	p->n++;
+	return 0;
+}
+
+void pp_put(struct ppages *p, uint64_t e)
+{
+	if (e & PTE_MULTI) {
+		uint64_t i = share_find(p, PTE_NUM(e));
+
+		if (i != UINT64_MAX) {
+			/* others still hold it; one alone needs no count */
+			if (--p->tab[i].holders == 1)
+				share_remove(p, i);
+			return;
+		}
+	}
+	p->live--;
 }
 
 /* ---- page table ---------------------------------------------------------------- */
 
-void pt_init(struct ptable *t, struct ppool *pool)
+void pt_init(struct ptable *t, struct ppages *pages)
 {
 	memset(t, 0, sizeof(*t));
-	t->pool = pool;
+	t->pages = pages;
 }
 
 /* Put leaf under key into slots (mask): key must be absent. */
@@ -121,7 +190,8 @@ static int pt_resize(struct ptable *t, uint64_t nslots)
 }
 
 /* The leaf of slot i, made the table's own: a shared leaf is copied, and
- * every page it names gains the copy as a holder.  NULL: no memory. */
+ * every page it names gains the copy as a holder (its entries, in both
+ * leaves, get PTE_MULTI).  NULL: no memory. */
 static struct pt_leaf *pt_own(struct ptable *t, uint64_t i)
 {
 	struct pt_leaf *old = t->slots[i].leaf, *leaf;
@@ -132,13 +202,22 @@ static struct pt_leaf *pt_own(struct ptable *t, uint64_t i)
 	leaf = malloc(sizeof(*leaf));
 	if (!leaf)
 		return NULL;
+	for (j = 0; j < PT_LEAF_SIZE; j++)
+		if (old->e[j]) {
+			if (pp_hold(t->pages, PTE_NUM(old->e[j]))) {
+				/* undo the holds taken so far */
+				while (j--)
+					if (old->e[j])
+						pp_put(t->pages, old->e[j]);
+				free(leaf);
+				return NULL;
+			}
+			old->e[j] |= PTE_MULTI;
+		}
 	mem_add(sizeof(*leaf));
 	memcpy(leaf, old, sizeof(*leaf));
 	leaf->refs = 1;
 	old->refs--;
-	for (j = 0; j < PT_LEAF_SIZE; j++)
-		if (leaf->e[j])
-			ppool_get(t->pool, leaf->e[j])->holders++;
 	t->slots[i].leaf = leaf;
 	if (t->cache_leaf == old)
 		t->cache_leaf = leaf;
@@ -155,18 +234,17 @@ static void pt_leaf_put(struct ptable *t, struct pt_leaf *leaf)
 		return;
 	for (j = 0; j < PT_LEAF_SIZE && leaf->count; j++)
 		if (leaf->e[j]) {
-			ppool_put(t->pool, leaf->e[j]);
+			pp_put(t->pages, leaf->e[j]);
 			leaf->count--;
 		}
 	mem_sub(sizeof(*leaf));
 	free(leaf);
 }
 
-int64_t pt_set(struct ptable *t, uint64_t vpn, uint32_t idx)
+int pt_set(struct ptable *t, uint64_t vpn, uint64_t idx, uint64_t *oldp)
 {
-	uint64_t key = vpn >> PT_LEAF_BITS, i;
+	uint64_t key = vpn >> PT_LEAF_BITS, i, *e, old;
 	struct pt_leaf *leaf;
-	uint32_t *e, old;
 
 	if (t->cache_leaf && t->cache_key == key &&
 	    t->cache_leaf->refs == 1) {
@@ -201,7 +279,8 @@ int64_t pt_set(struct ptable *t, uint64_t vpn, uint32_t idx)
 		leaf->count++;
 		t->entries++;
 	}
-	return old;
+	*oldp = old;
+	return 0;
 }
 
 /* Remove the slot at i (backward-shift deletion keeps probes short). */
@@ -258,10 +337,10 @@ static int pt_rm_key(struct ptable *t, uint64_t key, uint64_t lo,
 	if (!leaf)
 		return -1;
 	for (v = a; v < b && leaf->count; v++) {
-		uint32_t *e = &leaf->e[v - base];
+		uint64_t *e = &leaf->e[v - base];
 
 		if (*e) {
-			uint32_t idx = *e;
+			uint64_t idx = *e;
 
 			*e = 0;
 			leaf->count--;
@@ -269,7 +348,7 @@ static int pt_rm_key(struct ptable *t, uint64_t key, uint64_t lo,
 			if (fn)
 				fn(ctx, v, idx);
 			else
-				ppool_put(t->pool, idx);
+				pp_put(t->pages, idx);
 		}
 	}
 	if (!leaf->count)
@@ -361,7 +440,7 @@ int pt_copy(struct ptable *dst, const struct ptable *src)
 {
 	uint64_t i;
 
-	pt_init(dst, src->pool);
+	pt_init(dst, src->pages);
 	if (!src->slots)
 		return 0;
 	/* the same size: every leaf lands in the same slot */
@@ -390,7 +469,7 @@ void pt_destroy(struct ptable *t)
 		mem_sub((t->mask + 1) * sizeof(*t->slots));
 		free(t->slots);
 	}
-	pt_init(t, t->pool);
+	pt_init(t, t->pages);
 }
 
 /* ---- page-cache objects ---------------------------------------------------------- */

@@ -5,11 +5,12 @@
  * tables.  Internal to run-merger (and its unit tests).
  *
  * Memory grows with live pages, live mappings and live tasks only:
- *   - a private page is 16 bytes in one pool of 1 MiB chunks (refcounted
- *     by the address spaces that hold it: shared after fork until
- *     written);
+ *   - a private page is its canonical number in the page-table entries
+ *     that name it (shared after fork until written); the few pages held
+ *     by more than one page-table leaf have a count in a small table;
  *   - an address space maps virtual page -> private page through leaves
- *     of 32 pages (4-byte pool indexes) in a hash table of its own;
+ *     of 32 pages (8-byte entries), shared copy-on-write across fork, in a
+ *     hash table of its own;
  *   - mappings are ranges [start, end) of virtual pages in a sorted array
  *     (adjacent compatible ranges are merged, as Linux merges VMAs);
  *   - each file or shmem object keeps its referenced pages in its own open
@@ -50,49 +51,50 @@ static inline void mem_sub(uint64_t n)
 	aspace_mem.cur -= n;
 }
 
-struct ppage {
-	uint64_t num;		/* canonical number */
-	uint32_t holders;	/* address spaces that hold it; 0: free */
-	uint32_t next_free;
+/*
+ * A private page lives in the page-table entries that name it: an entry is
+ * 0 (none) or PTE(num), the page's canonical number and a "maybe shared"
+ * bit.  Its holders are the leaves that hold it; nearly every page has
+ * one.  A page with more (a leaf copied after a fork) is counted in a small
+ * table of its own, and every entry that names it carries the bit (which
+ * may outlive the sharing: the table then has no count, and the page has
+ * one holder).
+ */
+#define PTE(num)		(((num) + 1) << 1)
+#define PTE_NUM(e)		(((e) >> 1) - 1)
+#define PTE_MULTI		1ULL
+
+struct pshare {
+	uint64_t num;
+	uint64_t holders;	/* >= 2; 0: an empty slot */
 };
 
-/* The pool grows by chunks of 2^16 pages (1 MiB): no reallocation, at most
- * one chunk allocated ahead of need. */
-#define PPOOL_CHUNK_BITS	16
-#define PPOOL_CHUNK		(1u << PPOOL_CHUNK_BITS)
-
-struct ppool {
-	struct ppage **chunk;	/* index 0 is never used: it means "none" */
-	uint32_t nchunks, capchunks;
-	uint32_t n;		/* indexes handed out so far (from 1) */
-	uint32_t free_head;
-	uint64_t live;
+struct ppages {
+	struct pshare *tab;	/* open addressing, mask + 1 slots */
+	uint64_t mask, n;
+	uint64_t live;		/* private pages alive */
 };
 
-int ppool_init(struct ppool *p);
-void ppool_free(struct ppool *p);
-/* A new page with number num and one holder; 0 when out of memory. */
-uint32_t ppool_new(struct ppool *p, uint64_t num);
-static inline struct ppage *ppool_get(struct ppool *p, uint32_t i)
+void pp_init(struct ppages *p);
+void pp_free(struct ppages *p);
+/* The entry of a new page numbered num, with one holder. */
+static inline uint64_t pp_new(struct ppages *p, uint64_t num)
 {
-	return &p->chunk[i >> PPOOL_CHUNK_BITS][i & (PPOOL_CHUNK - 1)];
+	p->live++;
+	return PTE(num);
 }
-/* One holder lets go of page i; the page is freed with its last holder. */
-static inline void ppool_put(struct ppool *p, uint32_t i)
-{
-	struct ppage *pg = ppool_get(p, i);
+/* The holders of the page of entry e. */
+uint64_t pp_holders(const struct ppages *p, uint64_t e);
+/* The page numbered num gains a holder (its entries get PTE_MULTI from the
+ * caller).  -1 when out of memory. */
+int pp_hold(struct ppages *p, uint64_t num);
+/* A holder of the page of entry e lets go; the page dies with its last. */
+void pp_put(struct ppages *p, uint64_t e);
 
-	if (--pg->holders == 0) {
-		pg->next_free = p->free_head;
-		p->free_head = i;
-		p->live--;
-	}
-}
-
-/* ---- page table: virtual page -> private page index ------------------------ */
+/* ---- page table: virtual page -> private page ------------------------ */
 
 /*
- * Leaves of PT_LEAF_SIZE consecutive virtual pages (4-byte pool indexes),
+ * Leaves of PT_LEAF_SIZE consecutive virtual pages (8-byte entries, PTE),
  * found through an open-addressing hash table keyed by vpn >> PT_LEAF_BITS
  * (linear probing, backward-shift deletion) that grows and shrinks with the
  * leaves.  An address space costs its leaves and 16 bytes a slot (at most
@@ -115,7 +117,7 @@ static inline void ppool_put(struct ppool *p, uint32_t i)
 struct pt_leaf {
 	uint32_t count;		/* entries in use */
 	uint32_t refs;		/* tables that hold the leaf */
-	uint32_t e[PT_LEAF_SIZE];
+	uint64_t e[PT_LEAF_SIZE];
 };
 
 struct pt_slot {
@@ -130,11 +132,11 @@ struct ptable {
 	struct pt_leaf *cache_leaf;
 	uint64_t entries;
 	uint64_t leaves;
-	struct ppool *pool;	/* the pages the entries name */
+	struct ppages *pages;	/* the pages the entries name */
 };
 
 /* Called for every entry pt_take_range takes out (with its holder). */
-typedef void (*pt_visit_fn)(void *ctx, uint64_t vpn, uint32_t idx);
+typedef void (*pt_visit_fn)(void *ctx, uint64_t vpn, uint64_t e);
 
 static inline uint64_t pt_hash(uint64_t key)
 {
@@ -165,10 +167,10 @@ static inline struct pt_leaf *pt_find_leaf(const struct ptable *t,
 	return i == UINT64_MAX ? NULL : t->slots[i].leaf;
 }
 
-void pt_init(struct ptable *t, struct ppool *pool);
-/* The private page index at vpn, 0 if none; *shared (if not NULL) tells
- * whether its leaf is shared with another table (a write must copy). */
-static inline uint32_t pt_get(struct ptable *t, uint64_t vpn, bool *shared)
+void pt_init(struct ptable *t, struct ppages *pages);
+/* The entry at vpn, 0 if none; *shared (if not NULL) tells whether its
+ * leaf is shared with another table (a write must copy). */
+static inline uint64_t pt_get(struct ptable *t, uint64_t vpn, bool *shared)
 {
 	uint64_t key = vpn >> PT_LEAF_BITS;
 	struct pt_leaf *leaf;
@@ -184,10 +186,10 @@ static inline uint32_t pt_get(struct ptable *t, uint64_t vpn, bool *shared)
 		*shared = t->cache_leaf->refs > 1;
 	return t->cache_leaf->e[vpn & (PT_LEAF_SIZE - 1)];
 }
-/* Set vpn to idx (!= 0, whose holder the table takes), replacing nothing
- * or the old index (returned, with its holder: the caller puts it).  -1
- * when out of memory. */
-int64_t pt_set(struct ptable *t, uint64_t vpn, uint32_t idx);
+/* Set vpn to entry e (!= 0, whose holder the table takes); *old gets the
+ * entry replaced (0: none), with its holder: the caller puts it.  -1 when
+ * out of memory. */
+int pt_set(struct ptable *t, uint64_t vpn, uint64_t e, uint64_t *old);
 /* Remove every entry in [lo, hi) and put its page.  -1: out of memory (a
  * shared leaf could not be copied; the table is then partly done). */
 int pt_remove_range(struct ptable *t, uint64_t lo, uint64_t hi);

@@ -39,7 +39,7 @@ struct merger {
 	int status;		/* sticky failure */
 	struct kvt_error *err;
 
-	struct ppool pool;
+	struct ppages pages;	/* private pages */
 	struct mobj_table objs;
 	struct u64map tasks;	/* tid -> struct task * */
 	struct u64map tgids;	/* tgid -> processes created with it */
@@ -70,7 +70,7 @@ struct merger {
 	uint64_t gen;
 
 	/* mremap scratch: entries taken out of a page table */
-	struct mv_ent { uint64_t vpn; uint32_t idx; } *mv;
+	struct mv_ent { uint64_t vpn, e; } *mv;
 	size_t nmv, capmv;
 };
 
@@ -141,7 +141,7 @@ static struct aspace *as_new(struct merger *m, uint64_t seq)
 	as->serial = m->next_as++;
 	as->users = 1;
 	vs_init(&as->vs);
-	pt_init(&as->pt, &m->pool);
+	pt_init(&as->pt, &m->pages);
 	m->live_as++;
 	EMIT(m, as_start, as->serial, seq);
 	return as;
@@ -499,7 +499,7 @@ static void do_brk(struct merger *m, const struct kvt_rec *r)
 	}
 }
 
-static void collect_page(void *ctx, uint64_t vpn, uint32_t idx)
+static void collect_page(void *ctx, uint64_t vpn, uint64_t e)
 {
 	struct merger *m = ctx;
 
@@ -513,7 +513,7 @@ static void collect_page(void *ctx, uint64_t vpn, uint32_t idx)
 		m->capmv = ncap;
 	}
 	m->mv[m->nmv].vpn = vpn;
-	m->mv[m->nmv].idx = idx;
+	m->mv[m->nmv].e = e;
 	m->nmv++;
 }
 
@@ -576,10 +576,12 @@ static void do_mremap(struct merger *m, const struct kvt_rec *r)
 		uint64_t rel = m->mv[i].vpn - a;
 
 		if (rel < k) {
-			if (pt_set(&as->pt, b + rel, m->mv[i].idx) < 0)
+			uint64_t old;
+
+			if (pt_set(&as->pt, b + rel, m->mv[i].e, &old))
 				oom();
 		} else {
-			ppool_put(&m->pool, m->mv[i].idx);
+			pp_put(&m->pages, m->mv[i].e);
 		}
 	}
 	m->nmv = 0;
@@ -651,7 +653,7 @@ static void apply_kernel(struct merger *m, const struct kvt_rec *r)
 
 static inline void note_new_page(struct merger *m)
 {
-	uint64_t live = m->pool.live + m->objs.live_pages;
+	uint64_t live = m->pages.live + m->objs.live_pages;
 
 	if (live > m->s.peak_live_pages)
 		m->s.peak_live_pages = live;
@@ -660,16 +662,12 @@ static inline void note_new_page(struct merger *m)
 /* A new private page for as at vpn (replacing old, if any). */
 static uint64_t new_private(struct merger *m, struct aspace *as, uint64_t vpn)
 {
-	uint32_t idx = ppool_new(&m->pool, m->next_page);
-	int64_t old;
+	uint64_t old;
 
-	if (!idx)
-		oom();
-	old = pt_set(&as->pt, vpn, idx);
-	if (old < 0)
+	if (pt_set(&as->pt, vpn, pp_new(&m->pages, m->next_page), &old))
 		oom();
 	if (old)
-		ppool_put(&m->pool, (uint32_t)old);
+		pp_put(&m->pages, old);
 	m->s.anon_pages++;
 	note_new_page(m);
 	return m->next_page++;
@@ -740,16 +738,15 @@ static void resolve_vm_slow(struct merger *m, struct aspace *as,
 			    uint64_t vpn, bool write, struct kvt_ref *ref)
 {
 	bool shared;
-	uint32_t idx = pt_get(&as->pt, vpn, &shared);
+	uint64_t e = pt_get(&as->pt, vpn, &shared);
 	struct vma *v;
 
-	if (idx) {
+	if (e) {
 		/* A private page: its mapping is private (unmapping and
 		 * mapping over a range take its pages out), so there is
 		 * no need to look the mapping up. */
-		struct ppage *pg = ppool_get(&m->pool, idx);
 		/* the page is this address space's alone */
-		bool one = !shared && pg->holders == 1;
+		bool one = !shared && pp_holders(&m->pages, e) == 1;
 
 		if (write && !one) {
 			ref->page = new_private(m, as, vpn);
@@ -757,7 +754,7 @@ static void resolve_vm_slow(struct merger *m, struct aspace *as,
 			m->s.cow_copies++;
 			one = true;
 		} else {
-			ref->page = pg->num;
+			ref->page = PTE_NUM(e);
 		}
 		ref->named = KVT_NAMED_ANON;
 		tlb_fill(m, as, vpn, ref, one);
@@ -891,7 +888,8 @@ struct merger *merger_new(const struct kvt_consumer_ops *ops, void *priv,
 	m->max_warn_msgs = max_warn_msgs;
 	m->gen = 1;
 	m->batch = malloc(MERGER_BATCH * sizeof(*m->batch));
-	if (!m->batch || ppool_init(&m->pool) || mobj_table_init(&m->objs)) {
+	pp_init(&m->pages);
+	if (!m->batch || mobj_table_init(&m->objs)) {
 		merger_free(m);
 		return NULL;
 	}
@@ -928,7 +926,7 @@ void merger_live(const struct merger *m, struct merger_live *l)
 	l->tasks = m->live_tasks;
 	l->processes = m->live_procs;
 	l->aspaces = m->live_as;
-	l->private_pages = m->pool.live;
+	l->private_pages = m->pages.live;
 	l->object_pages = m->objs.live_pages;
 }
 
@@ -957,7 +955,7 @@ void merger_free(struct merger *m)
 	u64map_free(&m->tasks);
 	u64map_free(&m->tgids);
 	mobj_table_free(&m->objs);
-	ppool_free(&m->pool);
+	pp_free(&m->pages);
 	free(m->batch);
 	free(m->mv);
 	free(m);

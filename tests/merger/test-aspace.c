@@ -104,70 +104,84 @@ static void test_vma_file_pgoff(void **state)
 
 struct taken {
 	uint64_t n, first, last;
+	struct ppages *pages;
 };
 
-static void take(void *ctx, uint64_t vpn, uint32_t idx)
+/* pt_take_range's visitor: checks the order, then puts each page. */
+static void take(void *ctx, uint64_t vpn, uint64_t e)
 {
 	struct taken *tk = ctx;
 
-	assert_int_not_equal(idx, 0);
+	assert_int_not_equal(e, 0);
 	if (!tk->n++)
 		tk->first = vpn;
 	assert_true(tk->n == 1 || vpn > tk->last);	/* in vpn order */
 	tk->last = vpn;
+	pp_put(tk->pages, e);
+}
+
+static uint64_t num_at(struct ptable *t, uint64_t vpn)
+{
+	uint64_t e = pt_get(t, vpn, NULL);
+
+	assert_int_not_equal(e, 0);
+	return PTE_NUM(e);
 }
 
 static void test_radix(void **state)
 {
-	struct ppool p;
+	struct ppages p;
 	struct ptable t, c;
-	struct taken tk = { 0 };
-	uint64_t v;
-	uint32_t i;
+	struct taken tk = { .pages = &p };
+	uint64_t v, old, e;
 	bool shared;
 
 	(void)state;
-	assert_int_equal(ppool_init(&p), 0);
+	pp_init(&p);
 	pt_init(&t, &p);
 	/* Pages far apart, and a dense run. */
 	for (v = 0; v < 1000; v++) {
-		i = ppool_new(&p, v);
-		assert_int_equal(pt_set(&t, 0x7f0000000ULL + v, i), 0);
+		assert_int_equal(pt_set(&t, 0x7f0000000ULL + v, pp_new(&p, v),
+					&old), 0);
+		assert_int_equal(old, 0);
 	}
-	i = ppool_new(&p, 5000);
-	assert_int_equal(pt_set(&t, VPN_LIMIT - 1, i), 0);
-	i = ppool_new(&p, 5001);
-	assert_int_equal(pt_set(&t, 0, i), 0);
+	assert_int_equal(pt_set(&t, VPN_LIMIT - 1, pp_new(&p, 5000), &old), 0);
+	assert_int_equal(pt_set(&t, 0, pp_new(&p, 5001), &old), 0);
 	assert_int_equal(t.entries, 1002);
-	assert_int_equal(ppool_get(&p, pt_get(&t, 0x7f0000000ULL + 999,
-					      NULL))->num, 999);
+	assert_int_equal(p.live, 1002);
+	assert_int_equal(num_at(&t, 0x7f0000000ULL + 999), 999);
 	assert_int_equal(pt_get(&t, 0x7f0000000ULL + 1000, NULL), 0);
-	assert_int_equal(ppool_get(&p, pt_get(&t, VPN_LIMIT - 1, &shared))->num,
-			 5000);
+	assert_int_equal(PTE_NUM(pt_get(&t, VPN_LIMIT - 1, &shared)), 5000);
 	assert_false(shared);
+	assert_int_equal(pp_holders(&p, pt_get(&t, 0, NULL)), 1);
 
 	/* A copy shares every leaf: the pages keep one holder. */
 	assert_int_equal(pt_copy(&c, &t), 0);
 	assert_int_equal(c.entries, 1002);
-	assert_int_equal(ppool_get(&p, pt_get(&c, 0, &shared))->holders, 1);
+	e = pt_get(&c, 0, &shared);
 	assert_true(shared);
-	assert_int_equal(pt_get(&t, 0, &shared), pt_get(&c, 0, NULL));
+	assert_int_equal(pp_holders(&p, e), 1);
+	assert_int_equal(pt_get(&t, 0, &shared), e);
 	assert_true(shared);
 
-	/* Changing a shared leaf copies it: its pages gain a holder. */
-	i = ppool_new(&p, 6000);
-	v = pt_set(&c, 0x7f0000000ULL + 3, i);
-	assert_int_equal(ppool_get(&p, (uint32_t)v)->num, 3);
-	assert_int_equal(ppool_get(&p, (uint32_t)v)->holders, 2);
-	ppool_put(&p, (uint32_t)v);
-	assert_int_equal(ppool_get(&p, pt_get(&c, 0x7f0000000ULL + 4,
-					      &shared))->holders, 2);
+	/* Changing a shared leaf copies it: its pages gain a holder and
+	 * their entries, in both leaves, the shared bit. */
+	assert_int_equal(pt_set(&c, 0x7f0000000ULL + 3, pp_new(&p, 6000), &old),
+			 0);
+	assert_int_equal(PTE_NUM(old), 3);
+	assert_true(old & PTE_MULTI);
+	assert_int_equal(pp_holders(&p, old), 2);
+	pp_put(&p, old);
+	assert_int_equal(pp_holders(&p, old), 1);
+	e = pt_get(&c, 0x7f0000000ULL + 4, &shared);
 	assert_false(shared);
-	assert_int_equal(ppool_get(&p, pt_get(&t, 0x7f0000000ULL + 3,
-					      &shared))->num, 3);
+	assert_true(e & PTE_MULTI);
+	assert_int_equal(pp_holders(&p, e), 2);
+	assert_int_equal(pt_get(&t, 0x7f0000000ULL + 4, &shared), e);
 	assert_false(shared);	/* t is the only table left on that leaf */
-	assert_int_equal(ppool_get(&p, pt_get(&c, 0x7f0000000ULL + 3,
-					      NULL))->num, 6000);
+	assert_int_equal(num_at(&t, 0x7f0000000ULL + 3), 3);
+	assert_int_equal(num_at(&c, 0x7f0000000ULL + 3), 6000);
+	assert_int_equal(p.live, 1003);
 
 	/* Remove a huge range holding part of the run. */
 	assert_int_equal(pt_remove_range(&t, 0x7f0000000ULL + 500, VPN_LIMIT),
@@ -180,9 +194,11 @@ static void test_radix(void **state)
 	assert_int_equal(p.live, 1003);		/* the copy still holds them */
 	pt_destroy(&c);
 	assert_int_equal(p.live, 501);
-	assert_int_equal(ppool_get(&p, pt_get(&t, 0x7f0000000ULL + 4,
-					      &shared))->holders, 1);
+	/* sharing over: one holder, though the entry keeps its bit */
+	e = pt_get(&t, 0x7f0000000ULL + 4, &shared);
 	assert_false(shared);
+	assert_int_equal(pp_holders(&p, e), 1);
+	assert_null(p.tab);
 
 	/* Taking entries out of a shared leaf hands each over with a
 	 * holder, and leaves the other table's leaf alone. */
@@ -193,11 +209,11 @@ static void test_radix(void **state)
 	assert_int_equal(tk.first, 0x7f0000000ULL + 10);
 	assert_int_equal(tk.last, 0x7f0000000ULL + 39);
 	assert_int_equal(c.entries, 501 - 30);
-	assert_int_not_equal(pt_get(&t, 0x7f0000000ULL + 20, NULL), 0);
-	i = pt_get(&t, 0x7f0000000ULL + 20, NULL);
-	assert_int_equal(ppool_get(&p, i)->holders, 2);	/* taker + t */
-	for (v = 10; v < 40; v++)
-		ppool_put(&p, pt_get(&t, 0x7f0000000ULL + v, NULL));
+	assert_int_equal(num_at(&t, 0x7f0000000ULL + 20), 20);
+	assert_int_equal(pp_holders(&p, pt_get(&t, 0x7f0000000ULL + 20, NULL)),
+			 1);	/* the taker put its holder back */
+	assert_int_equal(pp_holders(&p, pt_get(&t, 0x7f0000000ULL + 50, NULL)),
+			 2);	/* t's leaf and c's copy */
 	pt_destroy(&c);
 	assert_int_equal(p.live, 501);
 
@@ -205,12 +221,9 @@ static void test_radix(void **state)
 	assert_int_equal(t.entries, 0);
 	assert_null(t.slots);
 	assert_int_equal(p.live, 0);
-	/* Freed slots are reused. */
-	i = ppool_new(&p, 7);
-	assert_true(i < 1004);
-	ppool_put(&p, i);
+	assert_null(p.tab);
 	pt_destroy(&t);
-	ppool_free(&p);
+	pp_free(&p);
 }
 
 static void test_mobj_pages(void **state)
