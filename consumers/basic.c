@@ -215,7 +215,8 @@ static int basic_refs(void *priv, const struct kvt_ref *refs, size_t n,
 		      struct kvt_error *err)
 {
 	struct basic *b = priv;
-	size_t i;
+	struct kvt_page_rec *c;
+	size_t i, k;
 	int st;
 
 	b->records += n;
@@ -229,18 +230,25 @@ static int basic_refs(void *priv, const struct kvt_ref *refs, size_t n,
 		}
 		return 0;
 	}
-	for (i = 0; i < n; i++) {
-		struct kvt_page_rec *c = &b->cur.r[b->cur.n++];
+	/* the chunk's pointer and count in locals: the stores below could
+	 * alias them */
+	c = b->cur.r;
+	k = b->cur.n;
 
-		c->seq = refs[i].seq;
-		c->code = KVT_PAGE_CODE(refs[i].page, refs[i].kind,
-					refs[i].named);
-		if (b->cur.n == CHUNK_REFS) {
+	for (i = 0; i < n; i++) {
+		c[k].seq = refs[i].seq;
+		c[k].code = KVT_PAGE_CODE(refs[i].page, refs[i].kind,
+					  refs[i].named);
+		if (++k == CHUNK_REFS) {
+			b->cur.n = k;
 			st = queue_chunk(b, err);
 			if (st)
 				return st;
+			c = b->cur.r;
+			k = b->cur.n;
 		}
 	}
+	b->cur.n = k;
 	return 0;
 }
 
