@@ -186,6 +186,12 @@ static inline uint64_t pt_get(struct ptable *t, uint64_t vpn, bool *shared)
 		*shared = t->cache_leaf->refs > 1;
 	return t->cache_leaf->e[vpn & (PT_LEAF_SIZE - 1)];
 }
+/* Right after pt_get(t, vpn) found an entry in a leaf that is not shared:
+ * clear its PTE_MULTI, the page having one holder (saves later lookups). */
+static inline void pt_clear_multi(struct ptable *t, uint64_t vpn)
+{
+	t->cache_leaf->e[vpn & (PT_LEAF_SIZE - 1)] &= ~PTE_MULTI;
+}
 /* Set vpn to entry e (!= 0, whose holder the table takes); *old gets the
  * entry replaced (0: none), with its holder: the caller puts it.  -1 when
  * out of memory. */
