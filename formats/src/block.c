@@ -252,6 +252,32 @@ uint8_t *kvt_enc_pages(struct kvt_enc *e, uint8_t *p,
 
 		/* low: kind << 1 | named; the format's: named << 2 | kind */
 		low = (low >> 1) | (low & 1) << 2;
+		/* The body is put_based with 3 low bits, which is the varint
+		 * of w = zz << 5 | best << 3 | low. */
+		if (v[i].seq == seq + 1 && zz < (1ULL << 37)) {
+			/* the usual record: tag, length and a body of at most
+			 * 6 bytes in one 8-byte store, without a branch per
+			 * byte (the lengths do not predict; the writer leaves
+			 * KVT_PAGE_REC_MAX bytes a record) */
+			uint64_t w = zz << 5 | best << 3 | low;
+			unsigned int len = (unsigned int)
+				(70 - __builtin_clzll(w | 1)) / 7;
+			uint64_t word = (w & 0x7f) | (w & 0x3f80) << 1 |
+					(w & 0x1fc000) << 2 |
+					(w & 0xfe00000) << 3 |
+					(w & 0x7f0000000) << 4 |
+					(w & 0x3f800000000) << 5;
+
+			word |= 0x808080808080ULL &
+				((1ULL << (8 * (len - 1))) - 1);
+			word = (uint64_t)(KVT_REC_PAGE | KVT_TAG_SEQ1) |
+			       (uint64_t)len << 8 | word << 16;
+			word = htole64(word);
+			memcpy(p, &word, sizeof(word));
+			p += 2 + len;
+			seq++;
+			continue;
+		}
 		if (v[i].seq == seq + 1) {
 			*p++ = KVT_REC_PAGE | KVT_TAG_SEQ1;
 		} else {
