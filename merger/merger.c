@@ -845,19 +845,22 @@ static void apply_ref(struct merger *m, const struct kvt_rec *r)
 	ref->tid = t->info.tid;
 	ref->tgid = t->info.tgid;
 	ref->reserved = 0;
-	switch (r->type) {
-	case KVT_REC_READ:
-		ref->kind = KVT_KIND_R;
+	_Static_assert(KVT_REC_WRITE == (KVT_REC_READ | 1) &&
+		       KVT_KIND_W == (KVT_KIND_R | 1) && !(KVT_REC_READ & 1),
+		       "read and write differ in bit 0 only");
+	switch (r->type & ~1u) {
+	case KVT_REC_READ: {
+		/* reads and writes in one path: which comes next does not
+		 * predict */
+		unsigned int w = r->type & 1;
+
+		ref->kind = (uint8_t)(KVT_KIND_R | w);
 		ref->vaddr = r->u.ref.addr;
-		m->s.vm_reads++;
-		resolve_vm(m, t, r->u.ref.addr, false, ref);
+		m->s.vm_reads += !w;
+		m->s.vm_writes += w;
+		resolve_vm(m, t, r->u.ref.addr, w, ref);
 		break;
-	case KVT_REC_WRITE:
-		ref->kind = KVT_KIND_W;
-		ref->vaddr = r->u.ref.addr;
-		m->s.vm_writes++;
-		resolve_vm(m, t, r->u.ref.addr, true, ref);
-		break;
+	}
 	default:
 		ref->kind = r->type == KVT_REC_FSREAD ? KVT_KIND_FR :
 							KVT_KIND_FW;
