@@ -6,19 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
-#include "aspace.h"
+#include "aspace.h"	/* and map.h, with XXH3 inline */
 
 struct aspace_mem aspace_mem;
 
 /* ---- private pages -------------------------------------------------------- */
-
-static inline uint64_t share_hash(uint64_t num)
-{
-	return XXH3_64bits(&num, sizeof(num));
-}
 
 void pp_init(struct ppages *p)
 {
@@ -27,121 +19,57 @@ void pp_init(struct ppages *p)
 
 void pp_free(struct ppages *p)
 {
-	if (p->tab)
-		mem_sub((p->mask + 1) * sizeof(*p->tab));
-	free(p->tab);
-	memset(p, 0, sizeof(*p));
+	mem_sub(u64map_bytes(&p->shared));
+	u64map_free(&p->shared);
+	p->live = 0;
 }
 
-/* The slot of num, or UINT64_MAX. */
-static uint64_t share_find(const struct ppages *p, uint64_t num)
+/* The table's memory changed from before bytes: account for it. */
+static void shared_mem(const struct ppages *p, uint64_t before)
 {
-	uint64_t h;
+	uint64_t now = u64map_bytes(&p->shared);
 
-	if (!p->tab)
-		return UINT64_MAX;
-	for (h = share_hash(num) & p->mask; p->tab[h].holders;
-	     h = (h + 1) & p->mask)
-		if (p->tab[h].num == num)
-			return h;
-	return UINT64_MAX;
-}
-
-static void share_place(struct pshare *tab, uint64_t mask,
-			const struct pshare *e)
-{
-	uint64_t h = share_hash(e->num) & mask;
-
-	while (tab[h].holders)
-		h = (h + 1) & mask;
-	tab[h] = *e;
-}
-
-/* Resize to n slots (a power of two, more than twice the counts). */
-static int share_resize(struct ppages *p, uint64_t n)
-{
-	struct pshare *tab = calloc(n, sizeof(*tab));
-	uint64_t i;
-
-	if (!tab)
-		return -1;
-	for (i = 0; p->tab && i <= p->mask; i++)
-		if (p->tab[i].holders)
-			share_place(tab, n - 1, &p->tab[i]);
-	mem_add(n * sizeof(*tab));
-	if (p->tab)
-		mem_sub((p->mask + 1) * sizeof(*p->tab));
-	free(p->tab);
-	p->tab = tab;
-	p->mask = n - 1;
-	return 0;
-}
-
-/* Remove slot i (backward-shift deletion); shrink when an eighth full. */
-static void share_remove(struct ppages *p, uint64_t i)
-{
-	uint64_t j = i, h;
-
-	for (;;) {
-		j = (j + 1) & p->mask;
-		if (!p->tab[j].holders)
-			break;
-		h = share_hash(p->tab[j].num) & p->mask;
-		/* Move j back to i when i lies cyclically in [h, j). */
-		if ((j > i && (h <= i || h > j)) ||
-		    (j < i && (h <= i && h > j))) {
-			p->tab[i] = p->tab[j];
-			i = j;
-		}
-	}
-	p->tab[i].holders = 0;
-	p->n--;
-	if (!p->n) {
-		mem_sub((p->mask + 1) * sizeof(*p->tab));
-		free(p->tab);
-		p->tab = NULL;
-		p->mask = 0;
-	} else if (p->mask + 1 > 64 && p->n * 8 < p->mask + 1) {
-		share_resize(p, (p->mask + 1) / 2);	/* no memory: keep */
-	}
+	if (now > before)
+		mem_add(now - before);
+	else
+		mem_sub(before - now);
 }
 
 uint64_t pp_holders(const struct ppages *p, uint64_t e)
 {
-	uint64_t i;
+	const struct u64map_ent *c;
 
 	if (!(e & PTE_MULTI))
 		return 1;
-	i = share_find(p, PTE_NUM(e));
-	return i == UINT64_MAX ? 1 : p->tab[i].holders;
+	c = u64map_find(&p->shared, PTE_NUM(e));
+	return c ? c->val : 1;
 }
 
 int pp_hold(struct ppages *p, uint64_t num)
 {
-	uint64_t i = share_find(p, num);
-	struct pshare e = { .num = num, .holders = 2 };
+	uint64_t before = u64map_bytes(&p->shared);
+	struct u64map_ent *c = u64map_get(&p->shared, num);
 
-	if (i != UINT64_MAX) {
-		p->tab[i].holders++;
-		return 0;
-	}
-	if ((!p->tab || (p->n + 1) * 2 > p->mask + 1) &&
-	    share_resize(p, p->tab ? (p->mask + 1) * 2 : 64))
+	if (!c)
 		return -1;
-	share_place(p->tab, p->mask, &e);
-	p->n++;
+	c->val = c->val ? c->val + 1 : 2;	/* new: it had one holder */
+	shared_mem(p, before);
 	return 0;
 }
 
 void pp_put(struct ppages *p, uint64_t e)
 {
 	if (e & PTE_MULTI) {
-		uint64_t i = share_find(p, PTE_NUM(e));
+		struct u64map_ent *c = u64map_find(&p->shared, PTE_NUM(e));
 
-		if (i != UINT64_MAX) {
+		if (c) {
 			/* others still hold it; one alone needs no count */
-			if (--p->tab[i].holders == 1)
-				share_remove(p, i);
+			if (--c->val == 1) {
+				uint64_t before = u64map_bytes(&p->shared);
+
+				u64map_del(&p->shared, PTE_NUM(e));
+				shared_mem(p, before);
+			}
 			return;
 		}
 	}

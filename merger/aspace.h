@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "map.h"
+
 #define PAGE_SHIFT	12
 /* Virtual page numbers are below 2^51 (addresses below 2^63). */
 #define VPN_BITS	51
@@ -64,14 +66,8 @@ static inline void mem_sub(uint64_t n)
 #define PTE_NUM(e)		(((e) >> 1) - 1)
 #define PTE_MULTI		1ULL
 
-struct pshare {
-	uint64_t num;
-	uint64_t holders;	/* >= 2; 0: an empty slot */
-};
-
 struct ppages {
-	struct pshare *tab;	/* open addressing, mask + 1 slots */
-	uint64_t mask, n;
+	struct u64map shared;	/* number -> holders (>= 2) */
 	uint64_t live;		/* private pages alive */
 };
 

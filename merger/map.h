@@ -2,7 +2,8 @@
 /*
  * merger/map.h - a small open-addressing hash map from uint64_t keys to
  * uint64_t values (linear probing, backward-shift deletion, XXH3-hashed
- * keys).  Used for tid -> task and for the naming counters.
+ * keys) that shrinks as it empties.  Used for tid -> task, the naming
+ * counters and the holders of shared private pages.
  */
 #ifndef MERGER_MAP_H
 #define MERGER_MAP_H
@@ -55,10 +56,11 @@ static inline struct u64map_ent *u64map_find(const struct u64map *m,
 	return NULL;
 }
 
-static inline int u64map_grow(struct u64map *m)
+/* Rebuild the table with nmask + 1 slots (a power of two, above n). */
+static inline int u64map_resize(struct u64map *m, uint64_t nmask)
 {
-	uint64_t nmask = m->t ? m->mask * 2 + 1 : 15, i, h;
 	struct u64map_ent *nt = calloc(nmask + 1, sizeof(*nt));
+	uint64_t i, h;
 
 	if (!nt)
 		return -1;
@@ -74,6 +76,17 @@ static inline int u64map_grow(struct u64map *m)
 	m->t = nt;
 	m->mask = nmask;
 	return 0;
+}
+
+static inline int u64map_grow(struct u64map *m)
+{
+	return u64map_resize(m, m->t ? m->mask * 2 + 1 : 15);
+}
+
+/* Bytes of the table. */
+static inline uint64_t u64map_bytes(const struct u64map *m)
+{
+	return m->t ? (m->mask + 1) * sizeof(*m->t) : 0;
 }
 
 /* Slot of key, inserted with val 0 if absent; NULL when out of memory. */
@@ -120,6 +133,11 @@ static inline void u64map_del(struct u64map *m, uint64_t key)
 	}
 	m->t[i].used = 0;
 	m->n--;
+	/* an eighth full: halve it (out of memory: keep it), or free it */
+	if (!m->n)
+		u64map_free(m);
+	else if (m->mask > 63 && m->n * 8 < m->mask + 1)
+		u64map_resize(m, m->mask / 2);
 }
 
 #endif /* MERGER_MAP_H */

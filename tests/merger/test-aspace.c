@@ -198,7 +198,7 @@ static void test_radix(void **state)
 	e = pt_get(&t, 0x7f0000000ULL + 4, &shared);
 	assert_false(shared);
 	assert_int_equal(pp_holders(&p, e), 1);
-	assert_null(p.tab);
+	assert_null(p.shared.t);
 
 	/* Taking entries out of a shared leaf hands each over with a
 	 * holder, and leaves the other table's leaf alone. */
@@ -221,7 +221,7 @@ static void test_radix(void **state)
 	assert_int_equal(t.entries, 0);
 	assert_null(t.slots);
 	assert_int_equal(p.live, 0);
-	assert_null(p.tab);
+	assert_null(p.shared.t);
 	pt_destroy(&t);
 	pp_free(&p);
 }
