@@ -105,31 +105,96 @@ static size_t varint_len(uint64_t v)
 }
 
 /*
- * Choose the base for v among n bases: the nearest one, or, when all are
- * far (a new region), the least recently used one.  Returns its index.
+ * The four bases of a based value and their ages, by value: kvt_enc_pages
+ * keeps them in registers for a whole run of records (stores through the
+ * output pointer could alias an encoder's arrays, so the compiler would
+ * reload those after every byte).
  */
-static inline unsigned int pick_base(const uint64_t *base, uint8_t *lru,
-				     uint64_t v)
-{
-	/* branch-free for the four bases: the nearest is unpredictable */
-	uint64_t d0 = kvt_zigzag((int64_t)(v - base[0]));
-	uint64_t d1 = kvt_zigzag((int64_t)(v - base[1]));
-	uint64_t d2 = kvt_zigzag((int64_t)(v - base[2]));
-	uint64_t d3 = kvt_zigzag((int64_t)(v - base[3]));
-	unsigned int b01 = d1 < d0, b23 = 2 + (d3 < d2);
-	uint64_t m01 = b01 ? d1 : d0, m23 = d3 < d2 ? d3 : d2;
-	unsigned int best = m23 < m01 ? b23 : b01;
-	uint64_t bd = m23 < m01 ? m23 : m01;
-	unsigned int o01 = lru[1] > lru[0], o23 = 2 + (lru[3] > lru[2]);
-	unsigned int old = lru[o23] > lru[o01] ? o23 : o01;
-	unsigned int i;
+struct bases {
+	uint64_t b0, b1, b2, b3;
+	unsigned int a0, a1, a2, a3;
+};
 
-	_Static_assert(KVT_NBASES == 4, "pick_base handles four bases");
-	if (bd >= (1u << 24))
-		best = old;
-	for (i = 0; i < KVT_NBASES; i++)
-		lru[i] += lru[i] < 255;
-	lru[best] = 0;
+static inline void bases_load(struct bases *s, const uint64_t *base,
+			      const uint8_t *lru)
+{
+	_Static_assert(KVT_NBASES == 4, "struct bases holds four bases");
+	s->b0 = base[0];
+	s->b1 = base[1];
+	s->b2 = base[2];
+	s->b3 = base[3];
+	s->a0 = lru[0];
+	s->a1 = lru[1];
+	s->a2 = lru[2];
+	s->a3 = lru[3];
+}
+
+static inline void bases_store(const struct bases *s, uint64_t *base,
+			       uint8_t *lru)
+{
+	base[0] = s->b0;
+	base[1] = s->b1;
+	base[2] = s->b2;
+	base[3] = s->b3;
+	lru[0] = (uint8_t)s->a0;
+	lru[1] = (uint8_t)s->a1;
+	lru[2] = (uint8_t)s->a2;
+	lru[3] = (uint8_t)s->a3;
+}
+
+/*
+ * Choose the base for v: the nearest one, or, when all are far (a new
+ * region), the least recently used one.  *zz gets the zigzag delta from
+ * it; v becomes that base, and the ages move on.  Returns its index.
+ * Branch-free: which base is nearest does not predict.
+ */
+static inline __attribute__((always_inline)) unsigned int
+bases_pick(struct bases *s, uint64_t v, uint64_t *zz)
+{
+	uint64_t d0 = kvt_zigzag((int64_t)(v - s->b0));
+	uint64_t d1 = kvt_zigzag((int64_t)(v - s->b1));
+	uint64_t d2 = kvt_zigzag((int64_t)(v - s->b2));
+	uint64_t d3 = kvt_zigzag((int64_t)(v - s->b3));
+	unsigned int i01 = d1 < d0, i23 = 2 + (d3 < d2);
+	uint64_t m01 = i01 ? d1 : d0, m23 = d3 < d2 ? d3 : d2;
+	unsigned int best = m23 < m01 ? i23 : i01;
+	uint64_t z = m23 < m01 ? m23 : m01;
+	unsigned int o01 = s->a1 > s->a0, o23 = 2 + (s->a3 > s->a2);
+	unsigned int ag01 = o01 ? s->a1 : s->a0;
+	unsigned int ag23 = o23 == 3 ? s->a3 : s->a2;
+
+	if (z >= (1u << 24)) {
+		best = ag23 > ag01 ? o23 : o01;
+		z = kvt_zigzag((int64_t)(v - (best == 0 ? s->b0 :
+					      best == 1 ? s->b1 :
+					      best == 2 ? s->b2 : s->b3)));
+	}
+	s->a0 += s->a0 < 255;
+	s->a1 += s->a1 < 255;
+	s->a2 += s->a2 < 255;
+	s->a3 += s->a3 < 255;
+	s->a0 = best == 0 ? 0 : s->a0;
+	s->a1 = best == 1 ? 0 : s->a1;
+	s->a2 = best == 2 ? 0 : s->a2;
+	s->a3 = best == 3 ? 0 : s->a3;
+	s->b0 = best == 0 ? v : s->b0;
+	s->b1 = best == 1 ? v : s->b1;
+	s->b2 = best == 2 ? v : s->b2;
+	s->b3 = best == 3 ? v : s->b3;
+	*zz = z;
+	return best;
+}
+
+/* bases_pick on an encoder's arrays (one record). */
+static inline unsigned int pick_base(uint64_t *base, uint8_t *lru,
+				     uint64_t v, uint64_t *zz)
+{
+	struct bases s;
+	unsigned int best;
+
+	bases_load(&s, base, lru);
+	best = bases_pick(&s, v, zz);
+	bases_store(&s, base, lru);
 	return best;
 }
 
@@ -188,6 +253,7 @@ uint8_t *kvt_enc_pages(struct kvt_enc *e, uint8_t *p,
 		       const struct kvt_page_rec *v, size_t n)
 {
 	uint64_t seq = e->seq;
+	struct bases bs;
 	size_t i;
 
 	if (e->pres || e->tid) {
@@ -205,50 +271,12 @@ uint8_t *kvt_enc_pages(struct kvt_enc *e, uint8_t *p,
 		p = kvt_rec_encode(e, p, &r);
 		return kvt_enc_pages(e, p, v + 1, n - 1);
 	}
-	/* The bases and their ages live in registers for the loop: stores
-	 * through p could alias e, so the compiler would reload them after
-	 * every byte otherwise. */
-	uint64_t b0 = e->page[0], b1 = e->page[1], b2 = e->page[2],
-		 b3 = e->page[3];
-	unsigned int a0 = e->plru[0], a1 = e->plru[1], a2 = e->plru[2],
-		     a3 = e->plru[3];
-
-	_Static_assert(KVT_NBASES == 4, "kvt_enc_pages keeps four bases");
+	bases_load(&bs, e->page, e->plru);
 	for (i = 0; i < n; i++) {
-		uint64_t page = v[i].code >> 3;
+		uint64_t page = v[i].code >> 3, zz;
 		unsigned int low = (unsigned int)(v[i].code & 7);
-		uint64_t d0 = kvt_zigzag((int64_t)(page - b0));
-		uint64_t d1 = kvt_zigzag((int64_t)(page - b1));
-		uint64_t d2 = kvt_zigzag((int64_t)(page - b2));
-		uint64_t d3 = kvt_zigzag((int64_t)(page - b3));
-		unsigned int i01 = d1 < d0, i23 = 2 + (d3 < d2);
-		uint64_t m01 = i01 ? d1 : d0, m23 = d3 < d2 ? d3 : d2;
-		unsigned int best = m23 < m01 ? i23 : i01;
-		uint64_t zz = m23 < m01 ? m23 : m01;
-		unsigned int o01 = a1 > a0, o23 = 2 + (a3 > a2);
-		unsigned int ag01 = o01 ? a1 : a0, ag23 = o23 == 3 ? a3 : a2;
+		unsigned int best = bases_pick(&bs, page, &zz);
 		uint8_t *lenp, *body, b;
-
-		/* the same choice as pick_base: the nearest base, or the
-		 * oldest when all are far */
-		if (zz >= (1u << 24)) {
-			best = ag23 > ag01 ? o23 : o01;
-			zz = kvt_zigzag((int64_t)(page - (best == 0 ? b0 :
-						  best == 1 ? b1 :
-						  best == 2 ? b2 : b3)));
-		}
-		a0 += a0 < 255;
-		a1 += a1 < 255;
-		a2 += a2 < 255;
-		a3 += a3 < 255;
-		a0 = best == 0 ? 0 : a0;
-		a1 = best == 1 ? 0 : a1;
-		a2 = best == 2 ? 0 : a2;
-		a3 = best == 3 ? 0 : a3;
-		b0 = best == 0 ? page : b0;
-		b1 = best == 1 ? page : b1;
-		b2 = best == 2 ? page : b2;
-		b3 = best == 3 ? page : b3;
 
 		/* low: kind << 1 | named; the format's: named << 2 | kind */
 		low = (low >> 1) | (low & 1) << 2;
@@ -299,14 +327,7 @@ uint8_t *kvt_enc_pages(struct kvt_enc *e, uint8_t *p,
 		}
 		*lenp = (uint8_t)(p - body);
 	}
-	e->page[0] = b0;
-	e->page[1] = b1;
-	e->page[2] = b2;
-	e->page[3] = b3;
-	e->plru[0] = (uint8_t)a0;
-	e->plru[1] = (uint8_t)a1;
-	e->plru[2] = (uint8_t)a2;
-	e->plru[3] = (uint8_t)a3;
+	bases_store(&bs, e->page, e->plru);
 	e->seq = seq;
 	return p;
 }
@@ -318,6 +339,7 @@ uint8_t *kvt_rec_encode(struct kvt_enc *e, uint8_t *p, const struct kvt_rec *r)
 	const char *str = NULL;
 	uint32_t slen = 0;
 	unsigned int idx;
+	uint64_t zz;
 	size_t blen;
 
 	if (r->seq == e->seq + 1)
@@ -360,11 +382,8 @@ uint8_t *kvt_rec_encode(struct kvt_enc *e, uint8_t *p, const struct kvt_rec *r)
 	switch (r->type) {
 	case KVT_REC_READ:
 	case KVT_REC_WRITE:
-		idx = pick_base(e->addr, e->alru, r->u.ref.addr);
-		p = put_based(p, 0, 0, idx,
-			      kvt_zigzag((int64_t)(r->u.ref.addr -
-						   e->addr[idx])));
-		e->addr[idx] = r->u.ref.addr;
+		idx = pick_base(e->addr, e->alru, r->u.ref.addr, &zz);
+		p = put_based(p, 0, 0, idx, zz);
 		break;
 	case KVT_REC_FSREAD:
 	case KVT_REC_FSWRITE:
@@ -373,11 +392,9 @@ uint8_t *kvt_rec_encode(struct kvt_enc *e, uint8_t *p, const struct kvt_rec *r)
 		p = kvt_put_varint(p, r->u.fs.pgoff);
 		break;
 	case KVT_REC_PAGE:
-		idx = pick_base(e->page, e->plru, r->u.page.page);
+		idx = pick_base(e->page, e->plru, r->u.page.page, &zz);
 		p = put_based(p, r->u.page.kind | (r->u.page.named << 2), 3,
-			      idx, kvt_zigzag((int64_t)(r->u.page.page -
-							e->page[idx])));
-		e->page[idx] = r->u.page.page;
+			      idx, zz);
 		break;
 	case KVT_REC_CLONE:
 		p = kvt_put_varint(p, r->u.clone.child);
