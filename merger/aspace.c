@@ -169,7 +169,7 @@ static void pt_leaf_put(struct ptable *t, struct pt_leaf *leaf)
 	free(leaf);
 }
 
-int pt_set(struct ptable *t, uint64_t vpn, uint64_t idx, uint64_t *oldp)
+int pt_set(struct ptable *t, uint64_t vpn, uint64_t ent, uint64_t *oldp)
 {
 	uint64_t key = vpn >> PT_LEAF_BITS, i, *e, old;
 	struct pt_leaf *leaf;
@@ -202,7 +202,7 @@ int pt_set(struct ptable *t, uint64_t vpn, uint64_t idx, uint64_t *oldp)
 	}
 	e = &leaf->e[vpn & (PT_LEAF_SIZE - 1)];
 	old = *e;
-	*e = idx;
+	*e = ent;
 	if (!old) {
 		leaf->count++;
 		t->entries++;
@@ -268,15 +268,15 @@ static int pt_rm_key(struct ptable *t, uint64_t key, uint64_t lo,
 		uint64_t *e = &leaf->e[v - base];
 
 		if (*e) {
-			uint64_t idx = *e;
+			uint64_t ent = *e;
 
 			*e = 0;
 			leaf->count--;
 			t->entries--;
 			if (fn)
-				fn(ctx, v, idx);
+				fn(ctx, v, ent);
 			else
-				pp_put(t->pages, idx);
+				pp_put(t->pages, ent);
 		}
 	}
 	if (!leaf->count)

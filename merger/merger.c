@@ -744,13 +744,12 @@ static void resolve_vm_slow(struct merger *m, struct aspace *as,
 	if (e) {
 		/* A private page: its mapping is private (unmapping and
 		 * mapping over a range take its pages out), so there is
-		 * no need to look the mapping up. */
-		/* the page is this address space's alone */
+		 * no need to look the mapping up.  one: the page is this
+		 * address space's alone. */
 		bool one = !shared && pp_holders(&m->pages, e) == 1;
 
 		if (one && (e & PTE_MULTI))
 			pt_clear_multi(&as->pt, vpn);	/* sharing over */
-
 		if (write && !one) {
 			ref->page = new_private(m, as, vpn);
 			ref->flags |= KVT_REF_NEW_PAGE | KVT_REF_COW;
