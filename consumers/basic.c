@@ -66,6 +66,7 @@ static void *encoder(void *arg)
 	struct basic *b = arg;
 	struct kvt_error e;
 
+	kvt_helper_thread_start();
 	pthread_mutex_lock(&b->mu);
 	for (;;) {
 		struct chunk *c;

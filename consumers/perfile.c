@@ -518,6 +518,7 @@ static void *bg_main(void *arg)
 {
 	struct perfile *p = arg;
 
+	kvt_helper_thread_start();
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		if (run_job(p))

@@ -77,6 +77,9 @@ static void usage(FILE *f)
 "  --progress        a progress line on stderr even when it is no terminal\n"
 "  -q, --quiet       no progress line\n"
 "  --max-warnings N  print at most N warnings (all are counted; default 20)\n"
+"  --helper-nice N   the decoding, encoding and compressing threads run N\n"
+"                    nice levels below the merge's own thread (0 to 19,\n"
+"                    default 10; 0: the same)\n"
 "  -h, --help        this text\n"
 "\n"
 "At the end a summary goes to standard error, one 'name: value' a line.\n"
@@ -456,6 +459,7 @@ static int exit_for(int status)
 enum {
 	OPT_TEXT = 256, OPT_LIST, OPT_THREADS, OPT_NOVERIFY, OPT_PROGRESS,
 	OPT_MAXWARN,
+	OPT_HELPER_NICE,
 };
 
 static const struct option long_opts[] = {
@@ -466,6 +470,7 @@ static const struct option long_opts[] = {
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "max-warnings", required_argument, NULL, OPT_MAXWARN },
+	{ "helper-nice", required_argument, NULL, OPT_HELPER_NICE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -487,7 +492,7 @@ int main(int argc, char **argv)
 	const char *trunc_k = NULL, *trunc_r = NULL;
 	int text = 0, show_progress = isatty(2), c, nopt = 0, ex = EXIT_OK;
 	unsigned int nvals = 0, i, maxwarn = 20;
-	int version = -1, st, input_failed = 0;
+	int version = -1, st, input_failed = 0, helper_nice = 10;
 	uint64_t records = 0, next_check = 1 << 16, next_rss = 1 << 20;
 	long anon_kb = 0, a_kb;
 	double t0, tlast, t_in = 0, t_feed = 0, ta, tb;
@@ -532,6 +537,19 @@ int main(int argc, char **argv)
 		case OPT_MAXWARN:
 			maxwarn = (unsigned int)strtoul(optarg, NULL, 10);
 			break;
+		case OPT_HELPER_NICE: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (end == optarg || *end || v < 0 || v > 19) {
+				fprintf(stderr, "run-merger: --helper-nice "
+					"%s: want 0 to 19\n", optarg);
+				ex = EXIT_USAGE;
+				goto out;
+			}
+			helper_nice = (int)v;
+			break;
+		}
 		case 'o': {
 			char *eq = strchr(optarg, '=');
 
@@ -625,6 +643,10 @@ int main(int argc, char **argv)
 		}
 		vals[i].given = 1;
 	}
+
+	/* The threads of the inputs, the outputs and the consumer yield to
+	 * this one, which decides the wall time. */
+	kvt_set_helper_nice(helper_nice);
 
 	/* The inputs. */
 	st = kvt_pair_open(&pair, kpath, rpath, &ro, &err);

@@ -426,6 +426,7 @@ static void *worker(void *arg)
 	struct dctx d;
 
 	memset(&d, 0, sizeof(d));
+	kvt_helper_thread_start();
 	pthread_mutex_lock(&r->mu);
 	while (!r->stop) {
 		struct slot *s = NULL;

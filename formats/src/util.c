@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 /* util.c - status names, error helpers, codec names, record stream kinds. */
 #include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "internal.h"
 
@@ -151,4 +154,37 @@ const char *kvt_stream_name(int sk)
 	default:
 		return "unknown";
 	}
+}
+
+/* ---- helper threads ------------------------------------------------------ */
+
+/* The nice value of helper threads; INT_MIN: leave them as they start. */
+static atomic_int helper_nice = INT_MIN;
+
+int kvt_set_helper_nice(int inc)
+{
+	int cur;
+
+	/* on Linux, PRIO_PROCESS 0 is the calling thread */
+	errno = 0;
+	cur = getpriority(PRIO_PROCESS, 0);
+	if (cur == -1 && errno)
+		cur = 0;
+	if (inc < 0)
+		inc = 0;
+	cur = inc > 19 - cur ? 19 : cur + inc;
+	atomic_store(&helper_nice, inc ? cur : INT_MIN);
+	return cur;
+}
+
+void kvt_helper_thread_start(void)
+{
+	int want = atomic_load(&helper_nice), cur;
+
+	if (want == INT_MIN)
+		return;
+	errno = 0;
+	cur = getpriority(PRIO_PROCESS, 0);
+	if ((cur != -1 || !errno) && cur < want)
+		(void)setpriority(PRIO_PROCESS, 0, want);
 }

@@ -284,6 +284,7 @@ static void *worker(void *arg)
 	struct kvt_error e;
 
 	memset(&cs, 0, sizeof(cs));
+	kvt_helper_thread_start();
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
 		struct job *j = NULL;

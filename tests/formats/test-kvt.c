@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <errno.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1470,6 +1474,92 @@ static void test_codec_names(void **state)
 			    "sequence numbers out of order");
 }
 
+/* The nice value of thread tid of this process, or -100. */
+static int thread_nice(long tid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+	int i, v = -100;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return v;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');	/* the name may hold spaces */
+	/* fields 3 to 19 follow; nice is field 19 */
+	for (i = 3; p && i <= 19; i++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		v = atoi(p + 1);
+	return v;
+}
+
+/* Polls until every thread but this one runs at nice want (2 s at most);
+ * returns how many other threads there were. */
+static int others_at(int want)
+{
+	int tries, others = 0, ok = 0;
+
+	for (tries = 0; tries < 200 && !ok; tries++) {
+		DIR *d = opendir("/proc/self/task");
+		struct dirent *de;
+
+		assert_non_null(d);
+		ok = 1;
+		others = 0;
+		while ((de = readdir(d))) {
+			long tid = atol(de->d_name);
+
+			if (tid <= 0 || tid == (long)gettid())
+				continue;
+			others++;
+			if (thread_nice(tid) != want)
+				ok = 0;
+		}
+		closedir(d);
+		if (!ok)
+			nanosleep(&(struct timespec){ 0, 10000000 }, NULL);
+	}
+	assert_true(ok);
+	return others;
+}
+
+/* The reader's threads run at the nice value kvt_set_helper_nice set. */
+static void test_helper_nice(void **state)
+{
+	const char *rp = tpath("nice.r");
+	struct kvt_rec *v = make_refs(1000);
+	struct kvt_reader_opts o = { .threads = 2 };
+	struct kvt_reader *r;
+	struct kvt_error err;
+	int n0, want;
+
+	(void)state;
+	write_refs(rp, v, 1000, 0);
+	free(v);
+	errno = 0;
+	n0 = getpriority(PRIO_PROCESS, 0);
+	assert_false(n0 == -1 && errno);
+	want = n0 + 3 > 19 ? 19 : n0 + 3;
+	assert_int_equal(kvt_set_helper_nice(3), want);
+	assert_int_equal(kvt_reader_open(&r, rp, &o, &err), 0);
+	assert_int_equal(others_at(want), 2);
+	kvt_reader_close(r);
+	/* the calling thread keeps its own */
+	assert_int_equal(getpriority(PRIO_PROCESS, 0), n0);
+	/* 0: helpers start as the thread that starts them */
+	assert_int_equal(kvt_set_helper_nice(0), n0);
+	assert_int_equal(kvt_reader_open(&r, rp, &o, &err), 0);
+	assert_int_equal(others_at(n0), 2);
+	kvt_reader_close(r);
+	assert_int_equal(kvt_set_helper_nice(40), 19);
+	kvt_set_helper_nice(0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1489,6 +1579,7 @@ int main(void)
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_corruption),
 		cmocka_unit_test(test_transport),
+		cmocka_unit_test(test_helper_nice),
 	};
 	char cmd[128];
 	int rc;

@@ -21,6 +21,11 @@
  * The loader rejects an ops struct whose abi_version is not
  * KVT_CONSUMER_ABI_VERSION, that has no name, or that lacks the refs hook.
  *
+ * A consumer that starts threads of its own (to encode or compress while
+ * the merge goes on) should call kvt_helper_thread_start() (kvt/kvt.h)
+ * first thing in each: they then yield to the merge's thread as libkvt's
+ * own threads do (run-merger --helper-nice).
+ *
  * Calling sequence (all calls from one thread, never concurrently):
  *
  *     init -> { process_start | task_start | exec | task_end |

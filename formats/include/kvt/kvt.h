@@ -105,6 +105,26 @@ struct kvt_rec {
  * KVT_SK_PAGES (merger outputs); 0 for an unknown type. */
 int kvt_rec_stream(unsigned int type);
 
+/* ---- helper threads ------------------------------------------------------ */
+
+/*
+ * The threads libkvt starts (the reader's decoders, the writer's
+ * compressors) and the threads a consumer starts for its own work can run
+ * at a lower priority than the application's thread that drives them, so
+ * that on a busy machine they do not take the processor from it: the
+ * driving thread is the one that decides the wall time (in run-merger,
+ * the merge itself; the helpers keep up in the time it leaves).
+ *
+ * kvt_set_helper_nice(inc): helper threads started from now on run at the
+ * calling thread's nice value plus inc (at most 19; 0: the same).  Returns
+ * the nice value they will get.
+ * kvt_helper_thread_start(): called first thing by every helper thread
+ * (libkvt's own do); lowers the calling thread's priority to that value.
+ * Best effort: a failure leaves the thread as it was.
+ */
+int kvt_set_helper_nice(int inc);
+void kvt_helper_thread_start(void);
+
 /* ---- file header ---------------------------------------------------------- */
 
 /* Stream kinds (the header's stream field). */
