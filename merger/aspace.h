@@ -27,9 +27,11 @@
 #include "map.h"
 
 #define PAGE_SHIFT	12
-/* Virtual page numbers are below 2^51 (addresses below 2^63). */
-#define VPN_BITS	51
+/* Virtual page numbers are below 2^52 (64-bit addresses); those at or
+ * above VPN_HIGH (2^63) no Linux user space reaches. */
+#define VPN_BITS	52
 #define VPN_LIMIT	(1ULL << VPN_BITS)
+#define VPN_HIGH	(1ULL << (63 - PAGE_SHIFT))
 #define NO_PAGE		UINT64_MAX
 
 /* ---- private pages ------------------------------------------------------ */

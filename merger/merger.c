@@ -394,24 +394,33 @@ static void do_exec(struct merger *m, const struct kvt_rec *r)
 	EMIT(m, exec, &t->info, r->str ? r->str : "");
 }
 
-/* Address and length checks for mappings; false (and a warning) when the
- * record cannot be applied. */
+/*
+ * Address and length checks for mappings; false (and a warning) when the
+ * record cannot be applied: not page-aligned, or a range whose end is past
+ * 2^64.  A range that reaches beyond 2^63, where no Linux user space is,
+ * is applied as any other (the spec sets no limit), with a warning.
+ */
 static bool range_ok(struct merger *m, const struct kvt_rec *r,
 		     const char *what, uint64_t addr, uint64_t len)
 {
+	uint64_t lo = addr >> PAGE_SHIFT, n = len >> PAGE_SHIFT;
+
 	if ((addr | len) & (KVT_PAGE_SIZE - 1)) {
 		warn(m, r, "%s: address 0x%llx or length 0x%llx is not a "
 		     "multiple of the page size: record ignored", what,
 		     (unsigned long long)addr, (unsigned long long)len);
 		return false;
 	}
-	if (addr >= (1ULL << 63) || len >= (1ULL << 63) ||
-	    addr + len > (1ULL << 63)) {
-		warn(m, r, "%s: range 0x%llx+0x%llx beyond 2^63: record "
+	if (n > VPN_LIMIT - lo) {
+		warn(m, r, "%s: range 0x%llx+0x%llx ends past 2^64: record "
 		     "ignored", what, (unsigned long long)addr,
 		     (unsigned long long)len);
 		return false;
 	}
+	if (lo + n > VPN_HIGH)
+		warn(m, r, "%s: range 0x%llx+0x%llx reaches beyond 2^63, "
+		     "where no Linux user space is (applied)", what,
+		     (unsigned long long)addr, (unsigned long long)len);
 	return true;
 }
 
@@ -485,12 +494,12 @@ static void do_brk(struct merger *m, const struct kvt_rec *r)
 	struct task *t = task_get(m, r->tid, r->seq);
 	uint64_t a = r->u.brk.old_brk, b = r->u.brk.new_brk, pa, pb;
 
-	if (a >= (1ULL << 63) || b >= (1ULL << 63)) {
-		warn(m, r, "brk: break beyond 2^63: record ignored");
-		return;
-	}
-	pa = (a + KVT_PAGE_SIZE - 1) >> PAGE_SHIFT;
-	pb = (b + KVT_PAGE_SIZE - 1) >> PAGE_SHIFT;
+	if (a > (1ULL << 63) || b > (1ULL << 63))
+		warn(m, r, "brk: break beyond 2^63, where no Linux user space "
+		     "is (applied)");
+	/* ceil(x / 4096), without overflow near 2^64 */
+	pa = (a >> PAGE_SHIFT) + !!(a & (KVT_PAGE_SIZE - 1));
+	pb = (b >> PAGE_SHIFT) + !!(b & (KVT_PAGE_SIZE - 1));
 	if (pb > pa) {
 		as_unmap(t->as, pa, pb);
 		as_map(t->as, pa, pb, VMA_ANON, NULL, 0);
@@ -821,13 +830,11 @@ static void apply_ref(struct merger *m, const struct kvt_rec *r)
 	struct mobj *o;
 
 	if ((r->type == KVT_REC_READ || r->type == KVT_REC_WRITE) &&
-	    r->u.ref.addr >= (1ULL << 63)) {
-		task_get(m, r->tid, r->seq);
-		warn(m, r, "%s: address 0x%llx beyond 2^63: reference dropped",
+	    r->u.ref.addr >= (1ULL << 63))
+		warn(m, r, "%s: address 0x%llx beyond 2^63, where no Linux "
+		     "user space is (resolved as any other)",
 		     r->type == KVT_REC_READ ? "read" : "write",
 		     (unsigned long long)r->u.ref.addr);
-		return;
-	}
 	if (m->last_task && m->last_tid == r->tid)
 		t = m->last_task;
 	else

@@ -222,6 +222,12 @@ static uint64_t pick_vpage(struct gen *g)
 {
 	if (chance(&g->rng, 4))
 		return 0x7f0000000ull + below(&g->rng, 4);
+	/* at and above 2^63, where no Linux user space is: around 2^63
+	 * itself, and x86-64's vsyscall page near the top */
+	if (chance(&g->rng, 1))
+		return 0x7fffffffffffeull + below(&g->rng, 4);
+	if (chance(&g->rng, 1))
+		return 0xffffffffff600ull + below(&g->rng, 4);
 	if (chance(&g->rng, 3))
 		return below(&g->rng, 4);	/* page 0: a sentinel elsewhere? */
 	return VP_BASE + below(&g->rng, VP_COUNT);
