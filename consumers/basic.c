@@ -31,8 +31,10 @@ static const struct kvt_consumer_option basic_options[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
-/* References per chunk, and chunks in flight. */
-#define CHUNK_REFS	16384
+/* References per chunk (1 MiB: the encoder, faster than the merge, sleeps
+ * after each chunk, and each wake-up costs both threads), and chunks in
+ * flight. */
+#define CHUNK_REFS	65536
 #define NCHUNKS		4
 
 struct chunk {

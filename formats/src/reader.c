@@ -1067,7 +1067,7 @@ static void release(struct kvt_reader *r)
 /* Frame units into the free slots. */
 static void fill(struct kvt_reader *r)
 {
-	bool any = false;
+	size_t added = 0;
 
 	while (r->fstop < 0 && r->count < r->nslots) {
 		struct slot *s = &r->slots[(r->head + r->count) % r->nslots];
@@ -1081,11 +1081,17 @@ static void fill(struct kvt_reader *r)
 		s->state = SL_PENDING;
 		r->count++;
 		pthread_mutex_unlock(&r->mu);
-		any = true;
+		added++;
 	}
-	if (any && r->nthr) {
+	if (added && r->nthr) {
+		/* one worker a unit: waking them all for one unit only has
+		 * them queue on the mutex and go back to sleep */
 		pthread_mutex_lock(&r->mu);
-		pthread_cond_broadcast(&r->cv_work);
+		if (added >= (size_t)r->nthr)
+			pthread_cond_broadcast(&r->cv_work);
+		else
+			while (added--)
+				pthread_cond_signal(&r->cv_work);
 		pthread_mutex_unlock(&r->mu);
 	}
 }
