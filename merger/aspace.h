@@ -330,6 +330,8 @@ int vs_copy(struct vmaset *dst, const struct vmaset *src);
 
 struct aspace {
 	uint64_t serial;
+	uint64_t gen;		/* the merger's cache of resolved references:
+				 * changes when a record changes the space */
 	uint32_t users;		/* tasks (and holds) that use it */
 	struct vmaset vs;
 	struct ptable pt;

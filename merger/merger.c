@@ -15,7 +15,8 @@
 
 struct task;
 
-#define TLB_SIZE	256	/* a power of two */
+#define TLB_BITS	11	/* 2048 entries of 40 bytes */
+#define TLB_SIZE	(1u << TLB_BITS)
 
 struct process {
 	struct kvt_process_info info;
@@ -56,9 +57,10 @@ struct merger {
 	size_t nbatch;
 
 	/* Resolved references, by (address space, virtual page): valid while
-	 * gen has not changed (every kernel event changes it), and for a
-	 * write only when write_ok (the write changes nothing: a private page
-	 * with one holder, or a shared mapping). */
+	 * the address space's gen has not changed (a mapping record changes
+	 * it; other kernel events that can change a resolution empty the
+	 * cache), and for a write only when write_ok (the write changes
+	 * nothing: a private page with one holder, or a shared mapping). */
 	struct tlb_ent {
 		const struct aspace *as;
 		uint64_t vpn;
@@ -67,7 +69,10 @@ struct merger {
 		uint8_t named;
 		uint8_t write_ok;
 	} tlb[TLB_SIZE];
-	uint64_t gen;
+	uint64_t gen;		/* the last gen given to an address space:
+				 * never given twice, so an entry of a freed
+				 * space whose memory a new one reuses does
+				 * not match */
 
 	/* mremap scratch: entries taken out of a page table */
 	struct mv_ent { uint64_t vpn, e; } *mv;
@@ -139,6 +144,7 @@ static struct aspace *as_new(struct merger *m, uint64_t seq)
 	if (!as)
 		oom();
 	as->serial = m->next_as++;
+	as->gen = ++m->gen;
 	as->users = 1;
 	vs_init(&as->vs);
 	pt_init(&as->pt, &m->pages);
@@ -167,6 +173,18 @@ static void as_put(struct merger *m, struct aspace *as, uint64_t seq)
 	m->live_as--;
 	EMIT(m, as_end, as->serial, seq);
 	free(as);
+}
+
+/* A record changes as's mappings: its cached resolutions go. */
+static inline void as_touch(struct merger *m, struct aspace *as)
+{
+	as->gen = ++m->gen;
+}
+
+/* Empty the cache of resolved references. */
+static void tlb_flush(struct merger *m)
+{
+	memset(m->tlb, 0, sizeof(m->tlb));
 }
 
 /* Remove [lo, hi) from as: mappings and their private pages. */
@@ -431,6 +449,7 @@ static void do_mmap(struct merger *m, const struct kvt_rec *r)
 	struct mobj *obj = NULL;
 	int kind;
 
+	as_touch(m, t->as);
 	if (!range_ok(m, r, "mmap", r->u.mmap.addr, r->u.mmap.len))
 		return;
 	switch (r->u.mmap.backing) {
@@ -478,6 +497,7 @@ static void do_munmap(struct merger *m, const struct kvt_rec *r)
 	struct task *t = task_get(m, r->tid, r->seq);
 	uint64_t lo = r->u.munmap.addr >> PAGE_SHIFT;
 
+	as_touch(m, t->as);
 	if (!range_ok(m, r, "munmap", r->u.munmap.addr, r->u.munmap.len))
 		return;
 	as_unmap(t->as, lo, lo + (r->u.munmap.len >> PAGE_SHIFT));
@@ -494,6 +514,7 @@ static void do_brk(struct merger *m, const struct kvt_rec *r)
 	struct task *t = task_get(m, r->tid, r->seq);
 	uint64_t a = r->u.brk.old_brk, b = r->u.brk.new_brk, pa, pb;
 
+	as_touch(m, t->as);
 	if (a > (1ULL << 63) || b > (1ULL << 63))
 		warn(m, r, "brk: break beyond 2^63, where no Linux user space "
 		     "is (applied)");
@@ -534,6 +555,7 @@ static void do_mremap(struct merger *m, const struct kvt_rec *r)
 	struct vma *pieces, tail = { .kind = VMA_ANON };
 	size_t np, j;
 
+	as_touch(m, t->as);
 	if (!range_ok(m, r, "mremap", r->u.mremap.old_addr,
 		      r->u.mremap.old_len) ||
 	    !range_ok(m, r, "mremap", r->u.mremap.new_addr,
@@ -606,7 +628,25 @@ static void do_mremap(struct merger *m, const struct kvt_rec *r)
 
 static void apply_kernel(struct merger *m, const struct kvt_rec *r)
 {
-	m->gen++;	/* every resolved reference may change */
+	/* What can change a resolved reference: a mapping record changes
+	 * its address space (as_touch); a fork makes the parent's pages
+	 * shared (a write would copy), exec and exit end tasks and spaces,
+	 * inode-free ends a file: the cache goes.  switch, mark, lost and
+	 * mprotect change nothing. */
+	switch (r->type) {
+	case KVT_REC_MMAP:
+	case KVT_REC_MUNMAP:
+	case KVT_REC_MREMAP:
+	case KVT_REC_BRK:
+	case KVT_REC_MPROTECT:
+	case KVT_REC_SWITCH:
+	case KVT_REC_MARK:
+	case KVT_REC_LOST:
+		break;
+	default:
+		tlb_flush(m);
+		break;
+	}
 	switch (r->type) {
 	case KVT_REC_CLONE:
 		do_clone(m, r);
@@ -726,7 +766,7 @@ static inline struct tlb_ent *tlb_slot(struct merger *m,
 {
 	uint64_t h = (vpn ^ ((uintptr_t)as >> 4)) * 0x9e3779b97f4a7c15ULL;
 
-	return &m->tlb[h >> (64 - 8) & (TLB_SIZE - 1)];
+	return &m->tlb[h >> (64 - TLB_BITS)];
 }
 
 static inline void tlb_fill(struct merger *m, const struct aspace *as,
@@ -740,7 +780,7 @@ static inline void tlb_fill(struct merger *m, const struct aspace *as,
 	e->page = ref->page;
 	e->named = ref->named;
 	e->write_ok = write_ok;
-	e->gen = m->gen;
+	e->gen = as->gen;
 }
 
 static void resolve_vm_slow(struct merger *m, struct aspace *as,
@@ -814,7 +854,7 @@ static inline void resolve_vm(struct merger *m, struct task *t, uint64_t addr,
 	uint64_t vpn = addr >> PAGE_SHIFT;
 	const struct tlb_ent *e = tlb_slot(m, as, vpn);
 
-	if (e->gen == m->gen && e->as == as && e->vpn == vpn &&
+	if (e->as == as && e->gen == as->gen && e->vpn == vpn &&
 	    (!write || e->write_ok)) {
 		ref->page = e->page;
 		ref->named = e->named;
@@ -898,7 +938,6 @@ struct merger *merger_new(const struct kvt_consumer_ops *ops, void *priv,
 	m->priv = priv;
 	m->log = log;
 	m->max_warn_msgs = max_warn_msgs;
-	m->gen = 1;
 	m->batch = malloc(MERGER_BATCH * sizeof(*m->batch));
 	pp_init(&m->pages);
 	if (!m->batch || mobj_table_init(&m->objs)) {
