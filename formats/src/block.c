@@ -245,74 +245,187 @@ get_based(const uint8_t **pp, const uint8_t *end,
 }
 
 /*
- * kvt_rec_encode of KVT_REC_PAGE records with tid 0 and no ts or cpu, in a
- * loop that keeps the encoder state in registers: the merger writes one of
- * these for every reference.
+ * The nearest of four bases by their zigzag deltas d0..d3, the first of
+ * equals, as in bases_pick: sets *best and returns its delta.  Branch-free
+ * (which base is nearest does not predict) and short, as it is the chain
+ * from one record to the next in kvt_enc_pages: on x86-64 in conditional
+ * moves the compiler cannot turn back into branches.
  */
-uint8_t *kvt_enc_pages(struct kvt_enc *e, uint8_t *p,
-		       const struct kvt_page_rec *v, size_t n)
+static inline __attribute__((always_inline)) uint64_t
+nearest4(uint64_t d0, uint64_t d1, uint64_t d2, uint64_t d3, uint64_t *best)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	/* four registers in all (the loop around is short of them): d1
+	 * becomes d1 < d0, d3 becomes 2 + (d3 < d2) */
+	__asm__("cmpq %[d0], %[d1]\n\t"		/* d1 < d0: 1 */
+		"cmovbq %[d1], %[d0]\n\t"
+		"movl $0, %k[d1]\n\t"
+		"adcl $0, %k[d1]\n\t"
+		"cmpq %[d2], %[d3]\n\t"		/* d3 < d2: 3 */
+		"cmovbq %[d3], %[d2]\n\t"
+		"movl $2, %k[d3]\n\t"
+		"adcl $0, %k[d3]\n\t"
+		"cmpq %[d0], %[d2]\n\t"		/* 2 or 3 if nearer */
+		"cmovbq %[d2], %[d0]\n\t"
+		"cmovbq %[d3], %[d1]"
+		: [d0] "+r" (d0), [d1] "+r" (d1), [d2] "+r" (d2),
+		  [d3] "+r" (d3)
+		:
+		: "cc");
+	*best = d1;
+	return d0;
+#else
+	uint64_t i01 = d1 < d0, i23 = 2 + (d3 < d2);
+	uint64_t m01 = d1 < d0 ? d1 : d0, m23 = d3 < d2 ? d3 : d2;
+
+	*best = m23 < m01 ? i23 : i01;
+	return m23 < m01 ? m23 : m01;
+#endif
+}
+
+/* best == j ? v : b, without a branch */
+static inline __attribute__((always_inline)) uint64_t
+take_if(uint64_t best, unsigned int j, uint64_t v, uint64_t b)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	__asm__("cmpq %[j], %[best]\n\t"
+		"cmoveq %[v], %[b]"
+		: [b] "+r" (b)
+		: [best] "r" (best), [j] "i" (j), [v] "r" (v)
+		: "cc");
+	return b;
+#else
+	return best == j ? v : b;
+#endif
+}
+
+/*
+ * The usual page record (seq + 1, body w of at most 42 bits): tag, length
+ * and the varint of w in one 8-byte word.  By the highest set bit of w:
+ * the tag, the length and the continuation bits, and the bytes it takes.
+ */
+#define PW_LEN(b)	((b) / 7 + 1)
+#define PW(b)	((0x808080808080ULL & ((1ULL << (8 * ((b) / 7))) - 1)) << 16 | \
+		 (uint64_t)PW_LEN(b) << 8 | (KVT_REC_PAGE | KVT_TAG_SEQ1))
+#define PW7(b)	PW(b), PW(b + 1), PW(b + 2), PW(b + 3), PW(b + 4), PW(b + 5), \
+		PW(b + 6)
+static const uint64_t page_word[42] = {
+	PW7(0), PW7(7), PW7(14), PW7(21), PW7(28), PW7(35)
+};
+#define PL7(b)	2 + PW_LEN(b), 2 + PW_LEN(b), 2 + PW_LEN(b), 2 + PW_LEN(b), \
+		2 + PW_LEN(b), 2 + PW_LEN(b), 2 + PW_LEN(b)
+static const uint8_t page_size[42] = {
+	PL7(0), PL7(7), PL7(14), PL7(21), PL7(28), PL7(35)
+};
+#undef PW_LEN
+#undef PW
+#undef PW7
+#undef PL7
+
+/*
+ * kvt_enc_pages of a run of records once the encoder holds page records'
+ * state.  The same choice as bases_pick, arranged for a long run: the four
+ * bases stay in registers and are replaced without a branch; the ages are
+ * kept as the record after which each base was last chosen (age = records
+ * since, at most 255), so a record only stores that number, and the ages
+ * themselves are worked out when all bases are far (rare).  pdep: spread
+ * the body's 7-bit groups with the BMI2 instruction (where it is fast).
+ */
+static inline __attribute__((always_inline)) uint8_t *
+enc_pages_run(struct kvt_enc *e, uint8_t *p, const struct kvt_page_rec *v,
+	      size_t n, int pdep)
 {
 	uint64_t seq = e->seq;
-	struct bases bs;
-	size_t i;
+	uint64_t b0, b1, b2, b3;
+	int64_t last[KVT_NBASES], i;
+	const struct kvt_page_rec *end = v + n;
+	int j;
 
-	if (e->pres || e->tid) {
-		/* leave the state of other record kinds, once */
-		struct kvt_rec r;
-
-		if (!n)
-			return p;
-		memset(&r, 0, sizeof(r));
-		r.type = KVT_REC_PAGE;
-		r.seq = v[0].seq;
-		r.u.page.page = v[0].code >> 3;
-		r.u.page.kind = (v[0].code >> 1) & 3;
-		r.u.page.named = v[0].code & 1;
-		p = kvt_rec_encode(e, p, &r);
-		return kvt_enc_pages(e, p, v + 1, n - 1);
-	}
-	bases_load(&bs, e->page, e->plru);
-	for (i = 0; i < n; i++) {
-		uint64_t page = v[i].code >> 3, zz;
-		unsigned int low = (unsigned int)(v[i].code & 7);
-		unsigned int best = bases_pick(&bs, page, &zz);
+	_Static_assert(KVT_NBASES == 4, "kvt_enc_pages keeps four bases");
+	b0 = e->page[0];
+	b1 = e->page[1];
+	b2 = e->page[2];
+	b3 = e->page[3];
+	/* i counts up from -n to 0 (end[i] is the record); base j's age
+	 * before end[i] is min(i - last[j], 255) */
+	for (j = 0; j < KVT_NBASES; j++)
+		last[j] = -(int64_t)n - e->plru[j];
+	for (i = -(int64_t)n; i < 0; i++) {
+		uint64_t code = end[i].code, page = code >> 3, s, zz, best;
+		unsigned int low;
 		uint8_t *lenp, *body, b;
 
+		zz = nearest4(kvt_zigzag((int64_t)(page - b0)),
+			      kvt_zigzag((int64_t)(page - b1)),
+			      kvt_zigzag((int64_t)(page - b2)),
+			      kvt_zigzag((int64_t)(page - b3)), &best);
+		if (__builtin_expect(zz >= (1u << 24), 0)) {
+			/* all far: the oldest base (the first of equals) */
+			uint64_t a[KVT_NBASES], o01, o23, ag01, ag23;
+
+			for (j = 0; j < KVT_NBASES; j++) {
+				int64_t age = i - last[j];
+
+				a[j] = (uint64_t)(age < 255 ? age : 255);
+			}
+			o01 = a[1] > a[0];
+			o23 = 2 + (a[3] > a[2]);
+			ag01 = o01 ? a[1] : a[0];
+			ag23 = o23 == 3 ? a[3] : a[2];
+			best = ag23 > ag01 ? o23 : o01;
+			zz = kvt_zigzag((int64_t)(page - (best == 0 ? b0 :
+							  best == 1 ? b1 :
+							  best == 2 ? b2 :
+							  b3)));
+		}
+		last[best] = i + 1;
+		b0 = take_if(best, 0, page, b0);
+		b1 = take_if(best, 1, page, b1);
+		b2 = take_if(best, 2, page, b2);
+		b3 = take_if(best, 3, page, b3);
+
 		/* low: kind << 1 | named; the format's: named << 2 | kind */
-		low = (low >> 1) | (low & 1) << 2;
+		low = (unsigned int)((code >> 1 & 3) | (code & 1) << 2);
 		/* The body is put_based with 3 low bits, which is the varint
 		 * of w = zz << 5 | best << 3 | low. */
-		if (v[i].seq == seq + 1 && zz < (1ULL << 37)) {
+		s = end[i].seq;
+		if (s == seq + 1 && zz < (1ULL << 37)) {
 			/* the usual record: tag, length and a body of at most
 			 * 6 bytes in one 8-byte store, without a branch per
 			 * byte (the lengths do not predict; the writer leaves
 			 * KVT_PAGE_REC_MAX bytes a record) */
 			uint64_t w = zz << 5 | best << 3 | low;
-			unsigned int len = (unsigned int)
-				(70 - __builtin_clzll(w | 1)) / 7;
-			uint64_t word = (w & 0x7f) | (w & 0x3f80) << 1 |
-					(w & 0x1fc000) << 2 |
-					(w & 0xfe00000) << 3 |
-					(w & 0x7f0000000) << 4 |
-					(w & 0x3f800000000) << 5;
+			unsigned int hi = 63 - (unsigned int)
+				__builtin_clzll(w | 1);
+			uint64_t word;
 
-			word |= 0x808080808080ULL &
-				((1ULL << (8 * (len - 1))) - 1);
-			word = (uint64_t)(KVT_REC_PAGE | KVT_TAG_SEQ1) |
-			       (uint64_t)len << 8 | word << 16;
-			word = htole64(word);
+#if defined(__x86_64__) && defined(__GNUC__)
+			if (pdep)
+				__asm__("pdepq %[m], %[w], %[r]"
+					: [r] "=r" (word)
+					: [w] "r" (w),
+					  [m] "r" (0x7f7f7f7f7f7fULL));
+			else
+#endif
+				word = (w & 0x7f) | (w & 0x3f80) << 1 |
+				       (w & 0x1fc000) << 2 |
+				       (w & 0xfe00000) << 3 |
+				       (w & 0x7f0000000) << 4 |
+				       (w & 0x3f800000000) << 5;
+
+			word = htole64(word << 16 | page_word[hi]);
 			memcpy(p, &word, sizeof(word));
-			p += 2 + len;
-			seq++;
+			p += page_size[hi];
+			seq = s;
 			continue;
 		}
-		if (v[i].seq == seq + 1) {
+		if (s == seq + 1) {
 			*p++ = KVT_REC_PAGE | KVT_TAG_SEQ1;
 		} else {
 			*p++ = KVT_REC_PAGE;
-			p = kvt_put_varint(p, v[i].seq - seq);
+			p = kvt_put_varint(p, s - seq);
 		}
-		seq = v[i].seq;
+		seq = s;
 		lenp = p++;
 		body = p;
 		/* put_based with 3 low bits: 2 bits of delta in the first
@@ -327,9 +440,92 @@ uint8_t *kvt_enc_pages(struct kvt_enc *e, uint8_t *p,
 		}
 		*lenp = (uint8_t)(p - body);
 	}
-	bases_store(&bs, e->page, e->plru);
+	e->page[0] = b0;
+	e->page[1] = b1;
+	e->page[2] = b2;
+	e->page[3] = b3;
+	for (j = 0; j < KVT_NBASES; j++) {
+		int64_t age = -last[j];
+
+		e->plru[j] = (uint8_t)(age < 255 ? age : 255);
+	}
 	e->seq = seq;
 	return p;
+}
+
+static __attribute__((noinline)) uint8_t *
+enc_pages_plain(struct kvt_enc *e, uint8_t *p, const struct kvt_page_rec *v,
+		size_t n)
+{
+	return enc_pages_run(e, p, v, n, 0);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+
+static __attribute__((noinline)) uint8_t *
+enc_pages_pdep(struct kvt_enc *e, uint8_t *p, const struct kvt_page_rec *v,
+	       size_t n)
+{
+	return enc_pages_run(e, p, v, n, 1);
+}
+
+/* BMI2's pdep, where it takes a cycle: Intel, and AMD from Zen 3 (family
+ * 0x19; before, it is microcoded and slow). */
+static bool fast_pdep(void)
+{
+	static int known;	/* 0: not yet, 1: no, 2: yes */
+	unsigned int a, b, c, d, fam;
+	int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+	bool ok = false;
+
+	if (k)
+		return k == 2;
+	if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 8)) &&
+	    __get_cpuid(0, &a, &b, &c, &d)) {
+		if (b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e) {
+			ok = true;			/* GenuineIntel */
+		} else if (b == 0x68747541 && d == 0x69746e65 &&
+			   c == 0x444d4163 &&		/* AuthenticAMD */
+			   __get_cpuid(1, &a, &b, &c, &d)) {
+			fam = (a >> 8) & 0xf;
+			if (fam == 0xf)
+				fam += (a >> 20) & 0xff;
+			ok = fam >= 0x19;
+		}
+	}
+	__atomic_store_n(&known, ok ? 2 : 1, __ATOMIC_RELAXED);
+	return ok;
+}
+#endif
+
+/*
+ * kvt_rec_encode of KVT_REC_PAGE records with tid 0 and no ts or cpu, in a
+ * loop that keeps the encoder state in registers: the merger writes one of
+ * these for every reference.
+ */
+uint8_t *kvt_enc_pages(struct kvt_enc *e, uint8_t *p,
+		       const struct kvt_page_rec *v, size_t n)
+{
+	while ((e->pres || e->tid) && n) {
+		/* leave the state of other record kinds, once */
+		struct kvt_rec r;
+
+		memset(&r, 0, sizeof(r));
+		r.type = KVT_REC_PAGE;
+		r.seq = v[0].seq;
+		r.u.page.page = v[0].code >> 3;
+		r.u.page.kind = (v[0].code >> 1) & 3;
+		r.u.page.named = v[0].code & 1;
+		p = kvt_rec_encode(e, p, &r);
+		v++;
+		n--;
+	}
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (fast_pdep())
+		return enc_pages_pdep(e, p, v, n);
+#endif
+	return enc_pages_plain(e, p, v, n);
 }
 
 uint8_t *kvt_rec_encode(struct kvt_enc *e, uint8_t *p, const struct kvt_rec *r)
