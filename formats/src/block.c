@@ -105,97 +105,86 @@ static size_t varint_len(uint64_t v)
 }
 
 /*
- * The four bases of a based value and their ages, by value: kvt_enc_pages
- * keeps them in registers for a whole run of records (stores through the
- * output pointer could alias an encoder's arrays, so the compiler would
- * reload those after every byte).
+ * A based value is coded against one of four bases: the nearest, or, when
+ * all are at least BASE_FAR away (a new region), the least recently used
+ * (its age in records, at most 255, the largest).  pick_base does this for
+ * one record; kvt_enc_pages for a run, with the same two helpers.
  */
-struct bases {
-	uint64_t b0, b1, b2, b3;
-	unsigned int a0, a1, a2, a3;
-};
-
-static inline void bases_load(struct bases *s, const uint64_t *base,
-			      const uint8_t *lru)
-{
-	_Static_assert(KVT_NBASES == 4, "struct bases holds four bases");
-	s->b0 = base[0];
-	s->b1 = base[1];
-	s->b2 = base[2];
-	s->b3 = base[3];
-	s->a0 = lru[0];
-	s->a1 = lru[1];
-	s->a2 = lru[2];
-	s->a3 = lru[3];
-}
-
-static inline void bases_store(const struct bases *s, uint64_t *base,
-			       uint8_t *lru)
-{
-	base[0] = s->b0;
-	base[1] = s->b1;
-	base[2] = s->b2;
-	base[3] = s->b3;
-	lru[0] = (uint8_t)s->a0;
-	lru[1] = (uint8_t)s->a1;
-	lru[2] = (uint8_t)s->a2;
-	lru[3] = (uint8_t)s->a3;
-}
+#define BASE_FAR	(1u << 24)
 
 /*
- * Choose the base for v: the nearest one, or, when all are far (a new
- * region), the least recently used one.  *zz gets the zigzag delta from
- * it; v becomes that base, and the ages move on.  Returns its index.
- * Branch-free: which base is nearest does not predict.
+ * The nearest of four bases by their zigzag deltas d0..d3, the first of
+ * equals: sets *best and returns its delta.  Branch-free (which base is
+ * nearest does not predict) and short, as it is the chain from one record
+ * to the next in kvt_enc_pages: on x86-64 in conditional moves the
+ * compiler cannot turn back into branches.
  */
-static inline __attribute__((always_inline)) unsigned int
-bases_pick(struct bases *s, uint64_t v, uint64_t *zz)
+static inline __attribute__((always_inline)) uint64_t
+nearest4(uint64_t d0, uint64_t d1, uint64_t d2, uint64_t d3, uint64_t *best)
 {
-	uint64_t d0 = kvt_zigzag((int64_t)(v - s->b0));
-	uint64_t d1 = kvt_zigzag((int64_t)(v - s->b1));
-	uint64_t d2 = kvt_zigzag((int64_t)(v - s->b2));
-	uint64_t d3 = kvt_zigzag((int64_t)(v - s->b3));
-	unsigned int i01 = d1 < d0, i23 = 2 + (d3 < d2);
-	uint64_t m01 = i01 ? d1 : d0, m23 = d3 < d2 ? d3 : d2;
-	unsigned int best = m23 < m01 ? i23 : i01;
-	uint64_t z = m23 < m01 ? m23 : m01;
-	unsigned int o01 = s->a1 > s->a0, o23 = 2 + (s->a3 > s->a2);
-	unsigned int ag01 = o01 ? s->a1 : s->a0;
-	unsigned int ag23 = o23 == 3 ? s->a3 : s->a2;
+#if defined(__x86_64__) && defined(__GNUC__)
+	/* four registers in all (the loop around is short of them): d1
+	 * becomes d1 < d0, d3 becomes 2 + (d3 < d2) */
+	__asm__("cmpq %[d0], %[d1]\n\t"		/* d1 < d0: 1 */
+		"cmovbq %[d1], %[d0]\n\t"
+		"movl $0, %k[d1]\n\t"
+		"adcl $0, %k[d1]\n\t"
+		"cmpq %[d2], %[d3]\n\t"		/* d3 < d2: 3 */
+		"cmovbq %[d3], %[d2]\n\t"
+		"movl $2, %k[d3]\n\t"
+		"adcl $0, %k[d3]\n\t"
+		"cmpq %[d0], %[d2]\n\t"		/* 2 or 3 if nearer */
+		"cmovbq %[d2], %[d0]\n\t"
+		"cmovbq %[d3], %[d1]"
+		: [d0] "+r" (d0), [d1] "+r" (d1), [d2] "+r" (d2),
+		  [d3] "+r" (d3)
+		:
+		: "cc");
+	*best = d1;
+	return d0;
+#else
+	uint64_t i01 = d1 < d0, i23 = 2 + (d3 < d2);
+	uint64_t m01 = d1 < d0 ? d1 : d0, m23 = d3 < d2 ? d3 : d2;
 
-	if (z >= (1u << 24)) {
-		best = ag23 > ag01 ? o23 : o01;
-		z = kvt_zigzag((int64_t)(v - (best == 0 ? s->b0 :
-					      best == 1 ? s->b1 :
-					      best == 2 ? s->b2 : s->b3)));
-	}
-	s->a0 += s->a0 < 255;
-	s->a1 += s->a1 < 255;
-	s->a2 += s->a2 < 255;
-	s->a3 += s->a3 < 255;
-	s->a0 = best == 0 ? 0 : s->a0;
-	s->a1 = best == 1 ? 0 : s->a1;
-	s->a2 = best == 2 ? 0 : s->a2;
-	s->a3 = best == 3 ? 0 : s->a3;
-	s->b0 = best == 0 ? v : s->b0;
-	s->b1 = best == 1 ? v : s->b1;
-	s->b2 = best == 2 ? v : s->b2;
-	s->b3 = best == 3 ? v : s->b3;
-	*zz = z;
-	return best;
+	*best = m23 < m01 ? i23 : i01;
+	return m23 < m01 ? m23 : m01;
+#endif
 }
 
-/* bases_pick on an encoder's arrays (one record). */
+/* The oldest of four ages, the first of equals. */
+static inline unsigned int oldest4(unsigned int a0, unsigned int a1,
+				   unsigned int a2, unsigned int a3)
+{
+	unsigned int o01 = a1 > a0, o23 = 2 + (a3 > a2);
+	unsigned int ag01 = o01 ? a1 : a0, ag23 = o23 == 3 ? a3 : a2;
+
+	return ag23 > ag01 ? o23 : o01;
+}
+
+/* Choose the base for v among an encoder's four: *zz gets the zigzag
+ * delta from it; v becomes that base, and the ages move on.  Returns its
+ * index. */
 static inline unsigned int pick_base(uint64_t *base, uint8_t *lru,
 				     uint64_t v, uint64_t *zz)
 {
-	struct bases s;
-	unsigned int best;
+	uint64_t best, z;
+	unsigned int i;
 
-	bases_load(&s, base, lru);
-	best = bases_pick(&s, v, zz);
-	bases_store(&s, base, lru);
-	return best;
+	_Static_assert(KVT_NBASES == 4, "pick_base handles four bases");
+	z = nearest4(kvt_zigzag((int64_t)(v - base[0])),
+		     kvt_zigzag((int64_t)(v - base[1])),
+		     kvt_zigzag((int64_t)(v - base[2])),
+		     kvt_zigzag((int64_t)(v - base[3])), &best);
+	if (z >= BASE_FAR) {
+		best = oldest4(lru[0], lru[1], lru[2], lru[3]);
+		z = kvt_zigzag((int64_t)(v - base[best]));
+	}
+	for (i = 0; i < KVT_NBASES; i++)
+		lru[i] += lru[i] < 255;
+	lru[best] = 0;
+	base[best] = v;
+	*zz = z;
+	return (unsigned int)best;
 }
 
 /*
@@ -244,45 +233,6 @@ get_based(const uint8_t **pp, const uint8_t *end,
 	return 0;
 }
 
-/*
- * The nearest of four bases by their zigzag deltas d0..d3, the first of
- * equals, as in bases_pick: sets *best and returns its delta.  Branch-free
- * (which base is nearest does not predict) and short, as it is the chain
- * from one record to the next in kvt_enc_pages: on x86-64 in conditional
- * moves the compiler cannot turn back into branches.
- */
-static inline __attribute__((always_inline)) uint64_t
-nearest4(uint64_t d0, uint64_t d1, uint64_t d2, uint64_t d3, uint64_t *best)
-{
-#if defined(__x86_64__) && defined(__GNUC__)
-	/* four registers in all (the loop around is short of them): d1
-	 * becomes d1 < d0, d3 becomes 2 + (d3 < d2) */
-	__asm__("cmpq %[d0], %[d1]\n\t"		/* d1 < d0: 1 */
-		"cmovbq %[d1], %[d0]\n\t"
-		"movl $0, %k[d1]\n\t"
-		"adcl $0, %k[d1]\n\t"
-		"cmpq %[d2], %[d3]\n\t"		/* d3 < d2: 3 */
-		"cmovbq %[d3], %[d2]\n\t"
-		"movl $2, %k[d3]\n\t"
-		"adcl $0, %k[d3]\n\t"
-		"cmpq %[d0], %[d2]\n\t"		/* 2 or 3 if nearer */
-		"cmovbq %[d2], %[d0]\n\t"
-		"cmovbq %[d3], %[d1]"
-		: [d0] "+r" (d0), [d1] "+r" (d1), [d2] "+r" (d2),
-		  [d3] "+r" (d3)
-		:
-		: "cc");
-	*best = d1;
-	return d0;
-#else
-	uint64_t i01 = d1 < d0, i23 = 2 + (d3 < d2);
-	uint64_t m01 = d1 < d0 ? d1 : d0, m23 = d3 < d2 ? d3 : d2;
-
-	*best = m23 < m01 ? i23 : i01;
-	return m23 < m01 ? m23 : m01;
-#endif
-}
-
 /* best == j ? v : b, without a branch */
 static inline __attribute__((always_inline)) uint64_t
 take_if(uint64_t best, unsigned int j, uint64_t v, uint64_t b)
@@ -324,7 +274,7 @@ static const uint8_t page_size[42] = {
 
 /*
  * kvt_enc_pages of a run of records once the encoder holds page records'
- * state.  The same choice as bases_pick, arranged for a long run: the four
+ * state.  The same choice as pick_base, arranged for a long run: the four
  * bases stay in registers and are replaced without a branch; the ages are
  * kept as the record after which each base was last chosen (age = records
  * since, at most 255), so a record only stores that number, and the ages
@@ -359,20 +309,16 @@ enc_pages_run(struct kvt_enc *e, uint8_t *p, const struct kvt_page_rec *v,
 			      kvt_zigzag((int64_t)(page - b1)),
 			      kvt_zigzag((int64_t)(page - b2)),
 			      kvt_zigzag((int64_t)(page - b3)), &best);
-		if (__builtin_expect(zz >= (1u << 24), 0)) {
-			/* all far: the oldest base (the first of equals) */
-			uint64_t a[KVT_NBASES], o01, o23, ag01, ag23;
+		if (__builtin_expect(zz >= BASE_FAR, 0)) {
+			/* all far: the oldest base */
+			unsigned int a[KVT_NBASES];
 
 			for (j = 0; j < KVT_NBASES; j++) {
 				int64_t age = i - last[j];
 
-				a[j] = (uint64_t)(age < 255 ? age : 255);
+				a[j] = (unsigned int)(age < 255 ? age : 255);
 			}
-			o01 = a[1] > a[0];
-			o23 = 2 + (a[3] > a[2]);
-			ag01 = o01 ? a[1] : a[0];
-			ag23 = o23 == 3 ? a[3] : a[2];
-			best = ag23 > ag01 ? o23 : o01;
+			best = oldest4(a[0], a[1], a[2], a[3]);
 			zz = kvt_zigzag((int64_t)(page - (best == 0 ? b0 :
 							  best == 1 ? b1 :
 							  best == 2 ? b2 :
