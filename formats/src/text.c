@@ -508,6 +508,12 @@ static struct word *need(struct pctx *c, const char *key)
 	return w;
 }
 
+/* Whether the n bytes at s are a number in the 0x form. */
+static bool hex_form(const char *s, size_t n)
+{
+	return n > 2 && s[0] == '0' && s[1] == 'x';
+}
+
 /* A number: decimal, or hexadecimal with 0x. */
 static int num(struct pctx *c, const char *key, const char *s, size_t n,
 	       uint64_t max, uint64_t *out)
@@ -515,7 +521,7 @@ static int num(struct pctx *c, const char *key, const char *s, size_t n,
 	uint64_t v = 0;
 	size_t i = 0;
 
-	if (n > 2 && s[0] == '0' && s[1] == 'x') {
+	if (hex_form(s, n)) {
 		for (i = 2; i < n; i++) {
 			int h = hexval(s[i]);
 
@@ -598,8 +604,8 @@ static int getfile(struct pctx *c, const char *key, uint64_t *dev,
 		return perr(c, "%s: expected DEV:INO, found '%.*s'", key,
 			    (int)w->vlen, s);
 	/* two decimal numbers (TRACE-TEXT.md), not the 0x form */
-	if ((colon - s > 1 && s[1] == 'x') ||
-	    (w->vlen - (size_t)(colon - s) > 2 && colon[2] == 'x'))
+	if (hex_form(s, (size_t)(colon - s)) ||
+	    hex_form(colon + 1, w->vlen - (size_t)(colon - s) - 1))
 		return perr(c, "%s: DEV:INO takes two decimal numbers, found '%.*s'",
 			    key, (int)w->vlen, s);
 	if (num(c, key, s, (size_t)(colon - s), UINT64_MAX, dev) ||
