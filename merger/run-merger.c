@@ -496,7 +496,7 @@ int main(int argc, char **argv)
 	int version = -1, st, input_failed = 0, helper_nice = 10;
 	uint64_t records = 0, next_check = 1 << 16, next_rss = 1 << 20;
 	long anon_kb = 0, a_kb;
-	double t0, tlast, t_in = 0, t_feed = 0, ta, tb;
+	double t0, tlast, t_in = 0, t_feed = 0, ta, tb, blocked;
 	double run0 = 0, queued0 = 0, run1, queued1;
 	bool have_sched;
 	struct rusage ru, rt;
@@ -816,8 +816,10 @@ int main(int argc, char **argv)
 				run1 - run0);
 			fprintf(stderr, "main-thread-runnable-seconds: %.3f\n",
 				queued1 - queued0);
+			blocked = t - (run1 - run0) - (queued1 - queued0);
+			/* the clocks differ: never print a small negative */
 			fprintf(stderr, "main-thread-blocked-seconds: %.3f\n",
-				t - (run1 - run0) - (queued1 - queued0));
+				blocked > 0 ? blocked : 0.0);
 		}
 		fprintf(stderr, "live-tasks-at-end: %" PRIu64 "\n",
 			live.tasks);
