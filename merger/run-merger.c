@@ -455,6 +455,25 @@ static int exit_for(int status)
 	}
 }
 
+/* A decimal option value in [lo, hi]: anything else (empty, a sign where
+ * none fits, trailing text, out of range) is a usage error, said on
+ * standard error.  0 on success. */
+static int int_opt(const char *name, const char *s, unsigned long long lo,
+		   unsigned long long hi, unsigned long long *v)
+{
+	char *end;
+
+	errno = 0;
+	if (*s >= '0' && *s <= '9') {
+		*v = strtoull(s, &end, 10);
+		if (!errno && !*end && *v >= lo && *v <= hi)
+			return 0;
+	}
+	fprintf(stderr, "run-merger: %s %s: want a whole number from %llu "
+		"to %llu\n", name, s, lo, hi);
+	return -1;
+}
+
 /* ---- main ------------------------------------------------------------------------- */
 
 enum {
@@ -500,6 +519,7 @@ int main(int argc, char **argv)
 	double run0 = 0, queued0 = 0, run1, queued1;
 	bool have_sched;
 	struct rusage ru, rt;
+	unsigned long long v;
 
 #ifdef M_MMAP_THRESHOLD
 	/* Buffers of up to 64 MiB (the block buffers of each output file's
@@ -528,13 +548,11 @@ int main(int argc, char **argv)
 			ex = EXIT_OK;
 			goto out;
 		case OPT_THREADS:
-			ro.threads = atoi(optarg);
-			if (ro.threads < 1 || ro.threads > 64) {
-				fprintf(stderr, "run-merger: --threads %s: "
-					"want 1 to 64\n", optarg);
+			if (int_opt("--threads", optarg, 1, 64, &v)) {
 				ex = EXIT_USAGE;
 				goto out;
 			}
+			ro.threads = (int)v;
 			break;
 		case OPT_NOVERIFY:
 			ro.verify = -1;
@@ -546,21 +564,19 @@ int main(int argc, char **argv)
 			show_progress = 0;
 			break;
 		case OPT_MAXWARN:
-			maxwarn = (unsigned int)strtoul(optarg, NULL, 10);
+			if (int_opt("--max-warnings", optarg, 0, UINT_MAX, &v)) {
+				ex = EXIT_USAGE;
+				goto out;
+			}
+			maxwarn = (unsigned int)v;
 			break;
-		case OPT_HELPER_NICE: {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-
-			if (end == optarg || *end || v < 0 || v > 19) {
-				fprintf(stderr, "run-merger: --helper-nice "
-					"%s: want 0 to 19\n", optarg);
+		case OPT_HELPER_NICE:
+			if (int_opt("--helper-nice", optarg, 0, 19, &v)) {
 				ex = EXIT_USAGE;
 				goto out;
 			}
 			helper_nice = (int)v;
 			break;
-		}
 		case 'o': {
 			char *eq = strchr(optarg, '=');
 

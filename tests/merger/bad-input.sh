@@ -39,6 +39,12 @@ expect 2 "not a codec" $rm_ -o compress=lzma basic auto "$tmp/r" "$tmp/k" "$tmp/
 expect 2 "VERSION 'x1'" $rm_ basic x1 "$tmp/r" "$tmp/k" "$tmp/o"
 expect 2 "not standard output" $rm_ per-process auto "$tmp/r" "$tmp/k" -
 expect 2 "usage:" $rm_ --bogus basic auto "$tmp/r" "$tmp/k" "$tmp/o"
+expect 2 "--threads abc: want a whole number from 1 to 64" $rm_ --threads abc basic auto "$tmp/r" "$tmp/k" "$tmp/o"
+expect 2 "--threads 0: want" $rm_ --threads 0 basic auto "$tmp/r" "$tmp/k" "$tmp/o"
+expect 2 "--max-warnings 5x: want" $rm_ --max-warnings 5x basic auto "$tmp/r" "$tmp/k" "$tmp/o"
+expect 2 "--max-warnings -1: want" $rm_ --max-warnings -1 basic auto "$tmp/r" "$tmp/k" "$tmp/o"
+expect 2 "--helper-nice 20: want a whole number from 0 to 19" $rm_ --helper-nice 20 basic auto "$tmp/r" "$tmp/k" "$tmp/o"
+expect 0 "^references: " $rm_ --threads 2 --max-warnings 0 --helper-nice 0 basic auto "$tmp/r" "$tmp/k" "$tmp/o"
 
 # I/O: exit 3
 expect 3 "nosuchfile" $rm_ basic auto "$tmp/nosuchfile" "$tmp/k" "$tmp/o"
