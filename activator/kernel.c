@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -164,6 +165,7 @@ static int parse_args(int argc, char **argv, struct kopts *o)
 		{ NULL, 0, NULL, 0 }
 	};
 	int c, npos;
+	long long v;
 	char *end;
 
 	memset(o, 0, sizeof(*o));
@@ -209,7 +211,14 @@ static int parse_args(int argc, char **argv, struct kopts *o)
 			}
 			break;
 		case 'l':
-			o->level = atoi(optarg);
+			/* the writer checks the codec's own range */
+			if (kvt_parse_int(optarg, 0, INT_MAX, &v)) {
+				fprintf(stderr, "%s: --level %s: want a level "
+					"(0: the codec's default)\n", prog,
+					optarg);
+				return ACT_EXIT_USAGE;
+			}
+			o->level = (int)v;
 			break;
 		case 'q':
 			o->quiet = true;

@@ -455,22 +455,15 @@ static int exit_for(int status)
 	}
 }
 
-/* A decimal option value in [lo, hi]: anything else (empty, a sign where
- * none fits, trailing text, out of range) is a usage error, said on
- * standard error.  0 on success. */
-static int int_opt(const char *name, const char *s, unsigned long long lo,
-		   unsigned long long hi, unsigned long long *v)
+/* A decimal option value in [lo, hi]: anything else is a usage error,
+ * said on standard error.  0 on success. */
+static int int_opt(const char *name, const char *s, long long lo,
+		   long long hi, long long *v)
 {
-	char *end;
-
-	errno = 0;
-	if (*s >= '0' && *s <= '9') {
-		*v = strtoull(s, &end, 10);
-		if (!errno && !*end && *v >= lo && *v <= hi)
-			return 0;
-	}
-	fprintf(stderr, "run-merger: %s %s: want a whole number from %llu "
-		"to %llu\n", name, s, lo, hi);
+	if (!kvt_parse_int(s, lo, hi, v))
+		return 0;
+	fprintf(stderr, "run-merger: %s %s: want a whole number from %lld "
+		"to %lld\n", name, s, lo, hi);
 	return -1;
 }
 
@@ -519,7 +512,7 @@ int main(int argc, char **argv)
 	double run0 = 0, queued0 = 0, run1, queued1;
 	bool have_sched;
 	struct rusage ru, rt;
-	unsigned long long v;
+	long long v;
 
 #ifdef M_MMAP_THRESHOLD
 	/* Buffers of up to 64 MiB (the block buffers of each output file's

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -75,6 +76,23 @@ int kvt_err_sys(struct kvt_error *err, int errnum, const char *fmt, ...)
 	verr(err, KVT_E_IO, errnum, fmt, ap);
 	va_end(ap);
 	return KVT_E_IO;
+}
+
+int kvt_parse_int(const char *s, long long lo, long long hi, long long *v)
+{
+	const char *d = s && *s == '-' ? s + 1 : s;
+	char *end;
+	long long x;
+
+	/* digits only after an optional '-': no spaces, no '+', no suffix */
+	if (!d || *d < '0' || *d > '9')
+		return -1;
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (errno || *end || x < lo || x > hi)
+		return -1;
+	*v = x;
+	return 0;
 }
 
 int kvt_codec_parse(const char *name)

@@ -330,6 +330,18 @@ int kvt_wqueue_create(struct kvt_wqueue **qp, int fd, const char *path,
 	int i;
 
 	*qp = NULL;
+	if (codec == KVT_CODEC_GZIP || codec == KVT_CODEC_GZIP_BLOCKS ||
+	    codec == KVT_CODEC_ZSTD) {
+		int hi = codec == KVT_CODEC_ZSTD ? ZSTD_maxCLevel() : 9;
+
+		if (level < 0 || level > hi) {
+			free(q);
+			return kvt_err(err, KVT_E_USAGE, "%s: compression "
+				       "level %d: %s takes 1 to %d (0: its "
+				       "default)", path, level,
+				       kvt_codec_name(codec), hi);
+		}
+	}
 	if (!q)
 		return kvt_err(err, KVT_E_NOMEM, "%s: out of memory", path);
 	q->fd = fd;

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,12 +154,18 @@ int main(int argc, char **argv)
 	ssize_t len;
 	FILE *f;
 	int c, rc = 0;
+	long long v;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "c:l:b:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			wo.threads = atoi(optarg);
+			if (kvt_parse_int(optarg, -1, 64, &v)) {
+				fprintf(stderr, "kvt-as: --threads %s: want -1 "
+					"(none) to 64\n", optarg);
+				return EXIT_USAGE;
+			}
+			wo.threads = (int)v;
 			break;
 		case 'c':
 			wo.codec = kvt_codec_parse(optarg);
@@ -170,10 +177,22 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'l':
-			wo.level = atoi(optarg);
+			/* the writer checks the codec's own range */
+			if (kvt_parse_int(optarg, 0, INT_MAX, &v)) {
+				fprintf(stderr, "kvt-as: --level %s: want a "
+					"level (0: the codec's default)\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			wo.level = (int)v;
 			break;
 		case 'b':
-			wo.block_records = (uint32_t)strtoul(optarg, NULL, 0);
+			if (kvt_parse_int(optarg, 1, UINT32_MAX, &v)) {
+				fprintf(stderr, "kvt-as: --block-records %s: "
+					"want 1 to %u\n", optarg, UINT32_MAX);
+				return EXIT_USAGE;
+			}
+			wo.block_records = (uint32_t)v;
 			break;
 		case 'h':
 			usage(stdout);

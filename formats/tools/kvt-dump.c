@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,6 +297,7 @@ int main(int argc, char **argv)
 	struct kvt_reader_opts o = { 0 };
 	bool header = false, stats = false;
 	int c, st;
+	long long v;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "Hst:h", opts, NULL)) != -1) {
@@ -307,12 +309,12 @@ int main(int argc, char **argv)
 			header = true;
 			break;
 		case 't':
-			o.threads = atoi(optarg);
-			if (o.threads < 1) {
-				fprintf(stderr,
-					"kvt-dump: --threads wants a number >= 1\n");
+			if (kvt_parse_int(optarg, 1, 64, &v)) {
+				fprintf(stderr, "kvt-dump: --threads %s: want 1 "
+					"to 64\n", optarg);
 				return EXIT_USAGE;
 			}
+			o.threads = (int)v;
 			break;
 		case 'h':
 			usage(stdout);

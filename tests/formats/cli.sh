@@ -38,6 +38,12 @@ expect 2 "usage|arguments" "$bin/kvt-as" a b
 expect 2 "bad option or missing value in '--frob'" "$bin/kvt-as" --frob "$ok" a b
 expect 2 "bad option or missing value in '--threads'" "$bin/kvt-dump" --threads
 expect 2 "unknown codec 'lz4'" "$bin/kvt-as" --compress lz4 "$ok" "$tmp/k" "$tmp/r"
+expect 2 "--level abc: want a level" "$bin/kvt-as" --level abc "$ok" "$tmp/k" "$tmp/r"
+expect 2 "compression level 10: gzip takes 1 to 9" "$bin/kvt-as" --compress gzip --level 10 "$ok" "$tmp/k" "$tmp/r"
+expect 2 "compression level 99: zstd takes 1 to [0-9]+" "$bin/kvt-as" --compress zstd --level 99 "$ok" "$tmp/k" "$tmp/r"
+expect 2 "--threads 1000: want -1 \(none\) to 64" "$bin/kvt-as" --threads 1000 "$ok" "$tmp/k" "$tmp/r"
+expect 2 "--block-records 0: want 1 to" "$bin/kvt-as" --block-records 0 "$ok" "$tmp/k" "$tmp/r"
+expect 2 "--block-records 12x: want 1 to" "$bin/kvt-as" --block-records 12x "$ok" "$tmp/k" "$tmp/r"
 expect 3 "nope.kvt: cannot open" "$bin/kvt-as" "$tmp/nope.kvt" "$tmp/k" "$tmp/r"
 { cat "$ok"; echo "read tid=1 addr=0x1000 colour=blue"; } >"$tmp/bad.kvt"
 n=$(wc -l <"$tmp/bad.kvt")
@@ -58,7 +64,8 @@ echo "not a trace at all" >"$tmp/garbage"
 expect 0 "" "$bin/kvt-dump" "$tmp/k" "$tmp/r"
 expect 2 "usage|arguments" "$bin/kvt-dump"
 expect 2 "usage|arguments" "$bin/kvt-dump" a b c
-expect 2 "threads" "$bin/kvt-dump" --threads 0 "$tmp/k"
+expect 2 "--threads 0: want 1 to 64" "$bin/kvt-dump" --threads 0 "$tmp/k"
+expect 2 "--threads x: want 1 to 64" "$bin/kvt-dump" --threads x "$tmp/k"
 expect 3 "missing: cannot open" "$bin/kvt-dump" "$tmp/missing"
 expect 1 "garbage: offset 0: expected a kvmtrace stream" "$bin/kvt-dump" "$tmp/garbage"
 expect 1 "not of one recording" "$bin/kvt-dump" "$tmp/k" "$tmp/r2"

@@ -1474,6 +1474,50 @@ static void test_codec_names(void **state)
 			    "sequence numbers out of order");
 }
 
+/* Command-line numbers, and the compression levels a writer takes. */
+static void test_parse_int(void **state)
+{
+	struct kvt_writer_opts o = { .codec = KVT_CODEC_GZIP_BLOCKS };
+	const char *kp = tpath("lv.k");
+	struct kvt_header h;
+	struct kvt_writer *w;
+	struct kvt_error err;
+	long long v = 7;
+
+	(void)state;
+	assert_int_equal(kvt_parse_int("42", 0, 64, &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(kvt_parse_int("-1", -1, 64, &v), 0);
+	assert_int_equal(v, -1);
+	assert_int_equal(kvt_parse_int("4294967295", 1, 4294967295LL, &v), 0);
+	assert_int_equal(v, 4294967295LL);
+	v = 7;
+	assert_int_equal(kvt_parse_int("65", 0, 64, &v), -1);
+	assert_int_equal(kvt_parse_int("-1", 0, 64, &v), -1);
+	assert_int_equal(kvt_parse_int("", 0, 64, &v), -1);
+	assert_int_equal(kvt_parse_int("-", 0, 64, &v), -1);
+	assert_int_equal(kvt_parse_int(" 3", 0, 64, &v), -1);
+	assert_int_equal(kvt_parse_int("+3", 0, 64, &v), -1);
+	assert_int_equal(kvt_parse_int("3x", 0, 64, &v), -1);
+	assert_int_equal(kvt_parse_int("99999999999999999999", 0,
+				       LLONG_MAX, &v), -1);
+	assert_int_equal(kvt_parse_int(NULL, 0, 64, &v), -1);
+	assert_int_equal(v, 7);
+
+	kvt_header_init(&h, KVT_SK_KERNEL, "t");
+	o.level = 10;
+	assert_int_equal(kvt_writer_open(&w, kp, &h, &o, &err), KVT_E_USAGE);
+	assert_non_null(strstr(err.msg, "level 10: gzip-blocks takes 1 to 9"));
+	o.codec = KVT_CODEC_ZSTD;
+	o.level = 99;
+	assert_int_equal(kvt_writer_open(&w, kp, &h, &o, &err), KVT_E_USAGE);
+	o.level = -2;
+	assert_int_equal(kvt_writer_open(&w, kp, &h, &o, &err), KVT_E_USAGE);
+	o.level = 19;
+	assert_int_equal(kvt_writer_open(&w, kp, &h, &o, &err), 0);
+	assert_int_equal(kvt_writer_close(w, &err), 0);
+}
+
 /* The nice value of thread tid of this process, or -100. */
 static int thread_nice(long tid)
 {
@@ -1565,6 +1609,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_varint),
 		cmocka_unit_test(test_codec_names),
+		cmocka_unit_test(test_parse_int),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_refs_many),
 		cmocka_unit_test(test_put_pages),

@@ -172,6 +172,10 @@ enum kvt_codec {
 	KVT_CODEC_ZSTD = 4,	/* one zstd frame per block (parallel) */
 };
 
+/* A command-line number: s is a decimal integer in [lo, hi] (an optional
+ * '-', then digits, nothing else); 0 and *v set, or -1. */
+int kvt_parse_int(const char *s, long long lo, long long hi, long long *v);
+
 /* Parse "none", "gzip", "gzip-blocks", "zstd" (and "default"); -1 if none. */
 int kvt_codec_parse(const char *name);
 const char *kvt_codec_name(int codec);
