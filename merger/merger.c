@@ -626,6 +626,21 @@ static void do_mremap(struct merger *m, const struct kvt_rec *r)
 		mobj_unref(tail.obj);
 }
 
+/* The sum of a stream's lost counts stops at 2^64 - 1 (it cannot be
+ * printed beyond), with a warning, rather than wrap round to a small
+ * number. */
+static void add_lost(struct merger *m, const struct kvt_rec *r,
+		     uint64_t *sum)
+{
+	if (r->u.lost.count > UINT64_MAX - *sum) {
+		warn(m, r, "lost: the sum of the lost counts passes 2^64 - 1; "
+		     "the summary gives 2^64 - 1");
+		*sum = UINT64_MAX;
+	} else {
+		*sum += r->u.lost.count;
+	}
+}
+
 static void apply_kernel(struct merger *m, const struct kvt_rec *r)
 {
 	/* What can change a resolved reference: a mapping record changes
@@ -681,9 +696,9 @@ static void apply_kernel(struct merger *m, const struct kvt_rec *r)
 		break;
 	case KVT_REC_LOST:
 		if (r->u.lost.stream == KVT_STREAM_K)
-			m->s.lost_kernel_events += r->u.lost.count;
+			add_lost(m, r, &m->s.lost_kernel_events);
 		else if (r->u.lost.stream == KVT_STREAM_R)
-			m->s.lost_references += r->u.lost.count;
+			add_lost(m, r, &m->s.lost_references);
 		else
 			warn(m, r, "lost: unknown stream %u",
 			     r->u.lost.stream);

@@ -824,10 +824,14 @@ static int apply(struct state *s, const struct kvt_rec *r)
 	case KVT_REC_MARK:
 		return 0;
 	case KVT_REC_LOST:
-		if (r->u.lost.stream == KVT_STREAM_K)
-			s->sum.lost_k += r->u.lost.count;
-		else
-			s->sum.lost_r += r->u.lost.count;
+		{
+			/* sums stop at 2^64 - 1, as the merger reads it */
+			uint64_t *sum = r->u.lost.stream == KVT_STREAM_K ?
+					&s->sum.lost_k : &s->sum.lost_r;
+
+			*sum = r->u.lost.count > UINT64_MAX - *sum ?
+			       UINT64_MAX : *sum + r->u.lost.count;
+		}
 		return 0;
 	case KVT_REC_READ:
 	case KVT_REC_WRITE:
