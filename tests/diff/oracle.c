@@ -19,8 +19,9 @@
  * With KVT_ORACLE_COVERAGE set in the environment, it also prints how
  * often each corner of the semantics was reached (summed over a batch).
  *
- * Exit status: 0 done, 1 bad input (a parse error or an unsupported
- * mapping size, one line on stderr), 2 usage, 3 an output error.
+ * Exit status: 0 done, 1 bad input (a parse error, one line on stderr),
+ * 2 usage, 3 an output error, 4 a range larger than the oracle expands
+ * (MAX_RANGE_PAGES: the scenario is beyond this oracle, not wrong).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -136,6 +137,7 @@ static struct coverage cov;
 struct state {
 	const char *path;
 	unsigned long lineno;
+	int too_large;		/* a range beyond MAX_RANGE_PAGES was met */
 	struct aspace *as;
 	size_t nas, capas;
 	struct proc *procs;
@@ -521,6 +523,7 @@ static int page_range(struct state *s, uint64_t addr, uint64_t len,
 			"kvt-oracle: %s:%lu: range of %" PRIu64
 			" bytes at 0x%" PRIx64 " is too large for the oracle\n",
 			s->path, s->lineno, len, addr);
+		s->too_large = 1;
 		return -1;
 	}
 	*first = addr >> PAGE_SHIFT;
@@ -670,6 +673,7 @@ static int do_brk(struct state *s, const struct kvt_rec *r)
 				"kvt-oracle: %s:%lu: brk growth of %" PRIu64
 				" pages is too large for the oracle\n",
 				s->path, s->lineno, pb - pa);
+			s->too_large = 1;
 			return -1;
 		}
 		cov.brk_grow++;
@@ -1082,7 +1086,7 @@ static int run(const char *in, const char *out)
 			continue;
 		s.rectype = r.type;
 		if (apply(&s, &r)) {
-			st = 1;
+			st = s.too_large ? 4 : 1;
 			break;
 		}
 	}
