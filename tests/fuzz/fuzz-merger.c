@@ -30,10 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_SERIALS	4096
 
 struct check {
-	uint64_t refs;		/* references handed back */
-	uint64_t next_seq;	/* the sequence number expected next, or 0 */
-	uint64_t ref_seqs[MAX_RECS];
-	size_t nref_seqs, iref;
+	uint64_t ref_seqs[MAX_RECS];	/* of the references fed, in order */
+	size_t nref_seqs, iref;		/* fed; handed back so far */
 	uint8_t proc_state[MAX_SERIALS];	/* 0 unseen, 1 live, 2 ended */
 	uint8_t task_state[MAX_SERIALS];
 	uint8_t as_state[MAX_SERIALS];
@@ -139,7 +137,6 @@ static int c_refs(void *priv, const struct kvt_ref *r, size_t n,
 		if (r[i].page + 1 > C.max_page)
 			C.max_page = r[i].page + 1;
 	}
-	C.refs += n;
 	return 0;
 }
 
@@ -180,7 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kvt_merge_summary s;
 	struct kvt_error err;
 	struct merger *m;
-	uint64_t seq = 1, nref = 0;
+	uint64_t seq = 1;
 	size_t n = 0, i = 0;
 	int rc;
 
@@ -251,14 +248,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			r->u.fs.ino = (b[2] >> 1) & 3;
 			break;
 		case 10:
-			r->type = b[2] & 1 ? KVT_REC_LOST : KVT_REC_SWITCH;
-			r->u.lost.stream = (b[2] >> 1) % 3;
-			r->u.lost.count = counts[(b[2] >> 3) & 3];
-			r->u.sw.prev = tids[b[3] & 7];
-			r->u.sw.next = tids[(b[3] >> 3) & 7];
-			if (r->type == KVT_REC_SWITCH) {
-				r->tid = 0;
+			/* u.lost and u.sw overlap: fill only the one used */
+			r->tid = 0;
+			if (b[2] & 1) {
+				r->type = KVT_REC_LOST;
+				r->u.lost.stream = (b[2] >> 1) % 3;
+				r->u.lost.count = counts[(b[2] >> 3) & 3];
+			} else {
+				r->type = KVT_REC_SWITCH;
 				r->has = KVT_HAS_CPU;
+				r->u.sw.prev = tids[b[3] & 7];
+				r->u.sw.next = tids[(b[3] >> 3) & 7];
 			}
 			break;
 		case 11:
@@ -277,7 +277,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			C.ref_seqs[C.nref_seqs++] = r->seq;
 		n++;
 	}
-	nref = C.nref_seqs;
 	m = merger_new(&check_ops, NULL, NULL, 0);
 	if (!m)
 		return 0;
@@ -290,7 +289,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc)
 		abort();	/* this consumer never fails, memory is there */
 	merger_summary(m, &s);
-	if (C.refs != nref || s.references != nref || C.iref != nref)
+	if (C.iref != C.nref_seqs || s.references != C.nref_seqs)
 		abort();
 	if (s.vm_reads + s.vm_writes + s.fs_reads + s.fs_writes !=
 	    s.references)
