@@ -326,7 +326,7 @@ int kvt_wqueue_create(struct kvt_wqueue **qp, int fd, const char *path,
 		      int codec, int level, int threads,
 		      struct kvt_error *err)
 {
-	struct kvt_wqueue *q = calloc(1, sizeof(*q));
+	struct kvt_wqueue *q;
 	int i;
 
 	*qp = NULL;
@@ -334,14 +334,13 @@ int kvt_wqueue_create(struct kvt_wqueue **qp, int fd, const char *path,
 	    codec == KVT_CODEC_ZSTD) {
 		int hi = codec == KVT_CODEC_ZSTD ? ZSTD_maxCLevel() : 9;
 
-		if (level < 0 || level > hi) {
-			free(q);
+		if (level < 0 || level > hi)
 			return kvt_err(err, KVT_E_USAGE, "%s: compression "
 				       "level %d: %s takes 1 to %d (0: its "
 				       "default)", path, level,
 				       kvt_codec_name(codec), hi);
-		}
 	}
+	q = calloc(1, sizeof(*q));
 	if (!q)
 		return kvt_err(err, KVT_E_NOMEM, "%s: out of memory", path);
 	q->fd = fd;
