@@ -413,14 +413,12 @@ static int split(struct pctx *c, const char *s, size_t *sused,
 		s++;
 		if (*s != '"') {
 			w->val = s;
+			/* unquoted: every byte up to the next blank is the
+			 * value's, a '"', '\\' or '#' among them (only a value
+			 * that starts with '"' is quoted) */
 			while (*s && *s != ' ' && *s != '\t' && *s != '\n' &&
-			       !(*s == '\r' && (s[1] == '\n' || !s[1]))) {
-				if (*s == '"')
-					return perr(c,
-						    "unexpected '\"' inside the value of %.*s",
-						    (int)w->klen, w->key);
+			       !(*s == '\r' && (s[1] == '\n' || !s[1])))
 				s++;
-			}
 			w->vlen = (size_t)(s - w->val);
 			continue;
 		}

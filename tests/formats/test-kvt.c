@@ -642,6 +642,9 @@ static void test_text_canonical(void **state)
 			{ "mark text=\"a\\x0ab\"",
 			  "mark text=\"a\\x0ab\"\n" },
 			{ "mark text=a#b", "mark text=a#b\n" },
+			/* an unquoted value keeps its quotes and backslashes */
+			{ "exec tid=1 path=a\"b\\c\"",
+			  "exec tid=1 path=\"a\\\"b\\\\c\\\"\"\n" },
 			/* other control bytes stand as they are */
 			{ "mark text=a\001b\177", "mark text=a\001b\177\n" },
 			{ "exit tid=007\r\n", "exit tid=7\n" },
@@ -743,7 +746,7 @@ static void test_text_errors(void **state)
 		{ "exec tid=1 path=\"a\"b", "text after the closing quote" },
 		{ "exec tid=1 path=\"a\\nb\"", "unknown escape" },
 		{ "mark text=\"a\\x41\"", "unknown escape" },
-		{ "exec tid=1 path=a\"b", "unexpected '\"'" },
+		{ "exec tid=1 pa\"th=a", "unexpected '\"'" },
 		{ "exec tid=1 anon path=x", "unexpected word 'anon'" },
 		{ "tid=1", "expected an event name" },
 		{ "read tid=1 =5 addr=0", "expected key=value" },
