@@ -18,20 +18,14 @@ check-formats-build:
 	  $(FORMATS_TEST_DIR)/test-kvt
 
 check-formats: check-formats-build
-	@st=0; n=0; \
+	@st=0; \
 	tests/lib/run-test build/test-results formats/unit \
 	  $(FORMATS_TEST_DIR)/test-kvt || st=1; \
 	tests/lib/run-test build/test-results formats/cli \
-	  tests/formats/cli.sh $(SANBIN) $(SHARED)/scenarios || st=1; \
-	for d in $(SCENARIO_DIRS); do \
-	  for s in $$d/*.kvt; do \
-	    [ -e "$$s" ] || continue; n=$$((n + 1)); \
-	    tests/lib/run-test build/test-results \
-	      formats/scenario/$$(basename $$s .kvt) \
-	      tests/formats/scenario-roundtrip.sh $(SANBIN) $$s || st=1; \
-	  done; \
-	done; \
-	[ $$n -gt 0 ] || { echo "check-formats: no scenarios found"; st=1; }; \
+	  tests/formats/cli.sh $(SANBIN) tests/data || st=1; \
+	tests/lib/each-scenario build/test-results formats/scenario dir-name \
+	  $(SCENARIO_DIRS) -- tests/formats/scenario-roundtrip.sh $(SANBIN) \
+	  || st=1; \
 	exit $$st
 
 CHECKS += check-formats

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cli.sh BINDIR SCENARIO_DIR
+# cli.sh BINDIR DATA_DIR (tests/data: threads.kvt, remap.kvt)
 # kvt-as and kvt-dump on bad input and bad usage: exit statuses
 # (formats/README.md), one-line messages that name the file and the place,
 # nothing written on error.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bad-input.sh BINDIR MKBAD SCENARIO_DIR
+# bad-input.sh BINDIR MKBAD DATA_DIR (tests/data: fork-cow.kvt, threads.kvt)
 # run-merger on bad input and bad usage: the documented exit status and a
 # one-line message naming the problem, never a crash.
 set -u

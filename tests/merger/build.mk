@@ -35,24 +35,18 @@ check-merger-unit:
 check-merger-scenarios:
 	@$(MAKE) --no-print-directory SAN=1 $(SANBIN)/run-merger \
 	  $(SANBIN)/kvt-as $(SANBIN)/kvt-dump >/dev/null
-	@st=0; for d in $(SCENARIO_DIRS); do \
-	  for f in $$d/*.kvt; do \
-	    [ -f "$$f" ] || continue; \
-	    n=$$(basename $$(dirname $$d))-$$(basename $$f .kvt); \
-	    tests/lib/run-test build/test-results merger/scenario/$$n \
-	      bash tests/merger/scenario.sh $(SANBIN) $$f || st=1; \
-	  done; \
-	done; exit $$st
+	@tests/lib/each-scenario build/test-results merger/scenario dir-name \
+	  $(SCENARIO_DIRS) -- bash tests/merger/scenario.sh $(SANBIN)
 
 check-merger-bad:
 	@$(MAKE) --no-print-directory SAN=1 $(SANBIN)/run-merger \
 	  $(SANBIN)/kvt-as $(SANBIN)/kvt-gen $(MERGER_TEST_DIR)/mkbad >/dev/null
 	@tests/lib/run-test build/test-results merger/bad-input \
 	  bash tests/merger/bad-input.sh $(SANBIN) $(MERGER_TEST_DIR)/mkbad \
-	  $(SHARED)/scenarios
+	  tests/data
 
 check-merger-plugin:
 	@tests/lib/run-test build/test-results merger/plugin \
-	  bash tests/merger/plugin.sh "$(MAKE)" $(SHARED)/scenarios
+	  bash tests/merger/plugin.sh "$(MAKE)" tests/data
 
 CHECKS += check-merger

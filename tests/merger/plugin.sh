@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# plugin.sh MAKE SCENARIO_DIR
+# plugin.sh MAKE DATA_DIR (tests/data: fork-cow.kvt)
 # Installs kvmtrace into a temporary PREFIX, builds samples/consumer-example
 # outside the tree against the installed header through pkg-config, and
 # loads it into the installed run-merger by path, by name through
