@@ -14,14 +14,18 @@ $(BIN)/kvt-scengen: $(KVT_SCENGEN_OBJS)
 
 PROGRAMS += $(BIN)/kvt-oracle $(BIN)/kvt-scengen
 
-# The oracle against every scenario's expected outputs (its own test), then
-# the differential test (DIFF_N seeds; see tests/diff/run-diff).
+# The oracle against every scenario's expected outputs (its own test), the
+# scenario tests on a folder unlike ../shared/scenarios
+# (tests/lib/scenario-set.sh), then the differential test (DIFF_N seeds;
+# see tests/diff/run-diff).
 .PHONY: check-diff check-diff-oracle
 check-diff-oracle:
 	@tests/lib/run-test build/test-results diff/oracle-scenarios \
 	  tests/diff/check-oracle $(SANBIN)/kvt-oracle $(SCENARIO_DIRS)
 	@tests/lib/run-test build/test-results diff/scenario-annotations \
 	  tests/diff/check-annotations tests/scenarios
+	@tests/lib/run-test build/test-results lib/scenario-set \
+	  bash tests/lib/scenario-set.sh $(SANBIN)
 
 check-diff:
 	@tests/lib/run-test build/test-results diff/random \
