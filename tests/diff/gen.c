@@ -280,9 +280,15 @@ static void gen_clone(struct gen *g)
 	uint32_t parent = pick_tid(g), child;
 	int kind;
 
-	do
-		child = pool_tid(g);
-	while (child == parent);
+	/* Now and then a task cloned to its own tid, which Linux cannot
+	 * give: the live task ends first, the child is made from it as it
+	 * was (merger/README.md). */
+	if (chance(&g->rng, 2))
+		child = parent;
+	else
+		do
+			child = pool_tid(g);
+		while (child == parent);
 	kind = chance(&g->rng, 50) ? 0 : chance(&g->rng, 40) ? 1 : 2;
 	gen_clone_of(g, parent, child, kind);
 }

@@ -440,8 +440,14 @@ static void do_clone(struct state *s, uint32_t parent, uint32_t child,
 {
 	size_t pt = task_get(s, parent);
 	long old = task_find(s, child);
-	size_t proc, as;
+	size_t proc, as, pas = s->tasks[pt].as;
 
+	/* The child is made from the parent as it was at the clone, even
+	 * when the live task that ends first is the parent itself (a
+	 * "clone parent=X child=X" that Linux cannot give): its address
+	 * space is held across that end.  The merger reads it the same way
+	 * (merger/README.md). */
+	s->as[pas].users++;
 	if (old >= 0) {
 		cov.clone_live_child++;
 		task_end(s, (size_t)old);
@@ -458,12 +464,13 @@ static void do_clone(struct state *s, uint32_t parent, uint32_t child,
 		proc = proc_new(s, child);
 	}
 	if (flags & KVT_CLONE_VM) {
-		as = s->tasks[pt].as;
+		as = pas;
 		s->as[as].users++;
 	} else {
-		as = as_fork(s, s->tasks[pt].as);
+		as = as_fork(s, pas);
 	}
 	task_new(s, child, proc, as);
+	as_unuse(s, pas);
 }
 
 static void do_exec(struct state *s, uint32_t tid, const char *path)
