@@ -23,7 +23,7 @@ check-formats: check-formats-build
 	  $(FORMATS_TEST_DIR)/test-kvt || st=1; \
 	tests/lib/run-test build/test-results formats/cli \
 	  tests/formats/cli.sh $(SANBIN) tests/data || st=1; \
-	tests/lib/each-scenario build/test-results formats/scenario dir-name \
+	tests/lib/each-scenario build/test-results formats/scenario \
 	  $(SCENARIO_DIRS) -- tests/formats/scenario-roundtrip.sh $(SANBIN) \
 	  || st=1; \
 	exit $$st

@@ -53,9 +53,9 @@ cp -r "$exp/mremap-move.expect" "$bad/m.expect"
 sed -i '1s/ [0-9]*$/ 999/' "$bad/m.expect/basic.txt"
 
 each=$here/tests/lib/each-scenario
-run 0 "merger scenarios" "$each" "$tmp/res" m dir-name "$good" "$proj" -- \
+run 0 "merger scenarios" "$each" "$tmp/res" m "$good" "$proj" -- \
 	bash "$here/tests/merger/scenario.sh" "$bin"
-run 0 "round trips" "$each" "$tmp/res" f dir-name "$good" "$proj" -- \
+run 0 "round trips" "$each" "$tmp/res" f "$good" "$proj" -- \
 	"$here/tests/formats/scenario-roundtrip.sh" "$bin"
 run 0 "oracle" "$here/tests/diff/check-oracle" "$bin/kvt-oracle" "$good" \
 	"$proj"
@@ -67,6 +67,6 @@ for s in t m; do
 	run 1 "oracle on $s" "$here/tests/diff/check-oracle" \
 		"$bin/kvt-oracle" "$tmp/one.$s"
 done
-run 1 "an empty folder" "$each" "$tmp/res" e name "$tmp/nothing" -- true
+run 1 "an empty folder" "$each" "$tmp/res" e "$tmp/nothing" -- true
 [ $fails -eq 0 ] && echo "scenario-set: ok"
 exit $((fails > 0))

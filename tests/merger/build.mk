@@ -35,7 +35,7 @@ check-merger-unit:
 check-merger-scenarios:
 	@$(MAKE) --no-print-directory SAN=1 $(SANBIN)/run-merger \
 	  $(SANBIN)/kvt-as $(SANBIN)/kvt-dump >/dev/null
-	@tests/lib/each-scenario build/test-results merger/scenario dir-name \
+	@tests/lib/each-scenario build/test-results merger/scenario \
 	  $(SCENARIO_DIRS) -- bash tests/merger/scenario.sh $(SANBIN)
 
 check-merger-bad:
