@@ -20,6 +20,7 @@ extern const struct kvt_consumer_ops kvt_consumer_basic_named;
 extern const struct kvt_consumer_ops kvt_consumer_per_process;
 extern const struct kvt_consumer_ops kvt_consumer_per_thread;
 extern const struct kvt_consumer_ops kvt_consumer_summary;
+extern const struct kvt_consumer_ops kvt_consumer_reuse;
 
 /* Fill err with status and a printf-formatted sentence; returns status. */
 int cons_error(struct kvt_error *err, int status, const char *fmt, ...)

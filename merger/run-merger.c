@@ -49,6 +49,7 @@ static const struct kvt_consumer_ops *const builtins[] = {
 	&kvt_consumer_per_process,
 	&kvt_consumer_per_thread,
 	&kvt_consumer_summary,
+	&kvt_consumer_reuse,
 };
 #define NBUILTINS (sizeof(builtins) / sizeof(builtins[0]))
 
@@ -61,9 +62,9 @@ static void usage(FILE *f)
 "stream) into canonical page references and hand them to consumer TYPE.\n"
 "\n"
 "  TYPE      a consumer: basic, basic-named, per-process, per-thread,\n"
-"            summary, a .so path (holding a '/'), or NAME found as NAME.so\n"
-"            or kvt-consumer-NAME.so in $KVT_PLUGIN_PATH (colon-separated)\n"
-"            or the install's lib/kvmtrace/consumers\n"
+"            summary, reuse, a .so path (holding a '/'), or NAME found as\n"
+"            NAME.so or kvt-consumer-NAME.so in $KVT_PLUGIN_PATH\n"
+"            (colon-separated) or the install's lib/kvmtrace/consumers\n"
 "  VERSION   the format version of the streams, or 'auto'\n"
 "  OUT       the output: a file (basic, basic-named; '-' is standard\n"
 "            output), a directory or a .tar/.tar.gz/.tar.zst (per-process,\n"

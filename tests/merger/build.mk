@@ -5,6 +5,8 @@
 #   check-merger-bad        bad input and bad usage: exit statuses, messages
 #   check-merger-plugin     install, build samples/consumer-example against the
 #                           installed header with pkg-config, load it
+#   check-merger-reuse      the reuse consumer: a hand-derived table, and the
+#                           table of a plain LRU list on kvt-gen traces
 # Tests run the sanitizer build ($(SANBIN)).
 MERGER_UNIT_TESTS := test-aspace test-rules
 MERGER_TEST_DIR := $(BUILDROOT)/san/tests/merger
@@ -19,10 +21,10 @@ $(BUILD)/tests/merger/mkbad: $(OBJ)/tests/merger/mkbad.o $(LIBKVT_A)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(KVT_LIBS)
 
 .PHONY: check-merger check-merger-unit check-merger-scenarios \
-	check-merger-bad check-merger-plugin
+	check-merger-bad check-merger-plugin check-merger-reuse
 
 check-merger: check-merger-unit check-merger-scenarios check-merger-bad \
-	check-merger-plugin
+	check-merger-plugin check-merger-reuse
 
 check-merger-unit:
 	@$(MAKE) --no-print-directory SAN=1 \
@@ -48,5 +50,11 @@ check-merger-bad:
 check-merger-plugin:
 	@tests/lib/run-test build/test-results merger/plugin \
 	  bash tests/merger/plugin.sh "$(MAKE)" tests/data
+
+check-merger-reuse:
+	@$(MAKE) --no-print-directory SAN=1 $(SANBIN)/run-merger \
+	  $(SANBIN)/kvt-as $(SANBIN)/kvt-gen >/dev/null
+	@tests/lib/run-test build/test-results merger/reuse \
+	  bash tests/merger/reuse.sh $(SANBIN) tests/data
 
 CHECKS += check-merger
