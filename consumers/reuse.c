@@ -8,17 +8,21 @@
  * other canonical pages referenced since the previous reference to P (0:
  * P was the page of the reference just before); the first reference to P
  * is cold.  An LRU memory of M pages faults on the cold references and on
- * those with a distance of M or more.  One stack holds the pages of the
- * whole trace, as one physical memory would: a page shared by processes
- * (a file page, a page not yet copied after a fork) is one page.
+ * those with a distance of M or more.  scope=trace (the default): one stack
+ * holds the pages of the whole trace, as one physical memory would: a page
+ * shared by processes (a file page, a page not yet copied after a fork) is
+ * one page.  scope=process: each process has a stack of its own (its pages
+ * by XXH3-hashed canonical number), freed when the process ends, and the
+ * table sums the processes.
  *
  * Each page's mark sits at the time of its latest reference in a Fenwick
  * tree over times; the distance is the number of marks after it.  When the
  * times run out, they are renumbered in order (the tree is rebuilt at twice
  * the marks), so a reference costs O(log pages) and memory grows with the
- * pages referenced, never with the number of references.  Pages stay in the
- * stack after they go away (the interface does not say when), as canonical
- * numbers are never given twice.
+ * pages referenced (scope=process: of the live processes), never with the
+ * number of references.  Pages stay in the stack after they go away (the
+ * interface does not say when), as canonical numbers are never given
+ * twice.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -26,23 +30,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../merger/map.h"
 #include "common.h"
 
 #define REUSE_MIN_CAP	1024u
 #define REUSE_MAX_MARKS	(UINT32_MAX / 4)
 
-struct reuse {
-	FILE *f;
-	char *out;
-	uint32_t *last;		/* page -> time of its latest reference; 0 none */
-	uint64_t nlast;
+enum { O_SCOPE };
+
+static const struct kvt_consumer_option reuse_options[] = {
+	{ "scope", KVT_OPT_STR, "trace",
+	  "trace: one LRU stack for all references (one memory); process: "
+	  "one a process (each its own memory), the table their sum" },
+	{ NULL, 0, NULL, NULL },
+};
+
+/* One LRU stack: each page's latest reference is a mark at its time. */
+struct stack {
 	uint64_t *who;		/* time -> page + 1; 0: no mark */
 	uint32_t *fen;		/* Fenwick tree of marks, 1-based, cap entries */
 	uint32_t cap, now, marks;
+	uint64_t top;		/* the page of the latest reference */
+	bool any;
+	struct u64map times;	/* scope=process: page -> time */
+};
+
+struct reuse {
+	FILE *f;
+	char *out;
+	bool per_process;
+	struct stack all;	/* scope=trace */
+	uint32_t *last;		/* scope=trace: page -> time; 0: none */
+	uint64_t nlast;
+	struct stack **procs;	/* scope=process: by process serial */
+	uint64_t nprocs;
 	uint64_t *hist;		/* distance -> references */
 	uint64_t nhist;		/* distances 0 .. nhist - 1 held */
-	uint64_t cold, refs, top;
-	uint64_t compactions;
+	uint64_t cold, refs;
+	uint64_t renumberings;
 };
 
 static uint32_t fen_prefix(const uint32_t *fen, uint32_t i)
@@ -60,55 +85,7 @@ static void fen_add(uint32_t *fen, uint32_t cap, uint32_t i, uint32_t v)
 		fen[i] += v;
 }
 
-/* Renumber the marks 1 .. marks in the order of their times, into a tree
- * of twice as many times. */
-static int compact(struct reuse *r, struct kvt_error *err)
-{
-	uint64_t ncap64 = (uint64_t)r->marks * 2;
-	uint32_t ncap, t, n = 0, i;
-	uint64_t *nw;
-	uint32_t *nf;
-
-	if (ncap64 < REUSE_MIN_CAP)
-		ncap64 = REUSE_MIN_CAP;
-	if (r->marks >= REUSE_MAX_MARKS)
-		return cons_error(err, KVT_E_NOMEM,
-				  "reuse: more than %u distinct pages",
-				  (unsigned int)REUSE_MAX_MARKS);
-	ncap = (uint32_t)ncap64;
-	for (t = 1; t <= r->now; t++) {
-		if (!r->who[t])
-			continue;
-		n++;
-		r->who[n] = r->who[t];
-		r->last[r->who[t] - 1] = n;
-	}
-	if (ncap != r->cap) {
-		nw = realloc(r->who, ((size_t)ncap + 1) * sizeof(*nw));
-		if (!nw)
-			return cons_error(err, KVT_E_NOMEM, "out of memory");
-		r->who = nw;
-		nf = realloc(r->fen, ((size_t)ncap + 1) * sizeof(*nf));
-		if (!nf)
-			return cons_error(err, KVT_E_NOMEM, "out of memory");
-		r->fen = nf;
-	}
-	memset(r->who + n + 1, 0, (size_t)(ncap - n) * sizeof(*r->who));
-	/* the tree of marks 1 .. n, built in linear time */
-	memset(r->fen, 0, ((size_t)ncap + 1) * sizeof(*r->fen));
-	for (i = 1; i <= ncap; i++) {
-		uint32_t j = i + (i & -i);
-
-		r->fen[i] += i <= n;
-		if (j <= ncap)
-			r->fen[j] += r->fen[i];
-	}
-	r->cap = ncap;
-	r->now = n;
-	r->compactions++;
-	return 0;
-}
-
+/* Make the dense page -> time array of scope=trace reach page. */
 static int grow_last(struct reuse *r, uint64_t page, struct kvt_error *err)
 {
 	uint64_t n = r->nlast ? r->nlast : 4096;
@@ -130,6 +107,94 @@ static int grow_last(struct reuse *r, uint64_t page, struct kvt_error *err)
 	return 0;
 }
 
+/* The time of page's mark in stack s; 0: none. */
+static uint32_t get_time(const struct reuse *r, const struct stack *s,
+			 uint64_t page)
+{
+	const struct u64map_ent *e;
+
+	if (s == &r->all)
+		return page < r->nlast ? r->last[page] : 0;
+	e = u64map_find(&s->times, page);
+	return e ? (uint32_t)e->val : 0;
+}
+
+static int set_time(struct reuse *r, struct stack *s, uint64_t page,
+		    uint32_t t, struct kvt_error *err)
+{
+	struct u64map_ent *e;
+
+	if (s == &r->all) {
+		if (page >= r->nlast && grow_last(r, page, err))
+			return err->status;
+		r->last[page] = t;
+		return 0;
+	}
+	e = u64map_get(&s->times, page);
+	if (!e)
+		return cons_error(err, KVT_E_NOMEM, "out of memory");
+	e->val = t;
+	return 0;
+}
+
+/* Renumber the marks of s 1 .. marks in the order of their times, into a
+ * tree of twice as many times. */
+static int renumber(struct reuse *r, struct stack *s, struct kvt_error *err)
+{
+	uint64_t ncap64 = (uint64_t)s->marks * 2;
+	uint32_t ncap, t, n = 0, i;
+	uint64_t *nw;
+	uint32_t *nf;
+
+	if (ncap64 < REUSE_MIN_CAP)
+		ncap64 = REUSE_MIN_CAP;
+	if (s->marks >= REUSE_MAX_MARKS)
+		return cons_error(err, KVT_E_NOMEM,
+				  "reuse: more than %u distinct pages",
+				  (unsigned int)REUSE_MAX_MARKS);
+	ncap = (uint32_t)ncap64;
+	for (t = 1; t <= s->now; t++) {
+		if (!s->who[t])
+			continue;
+		n++;
+		s->who[n] = s->who[t];
+		if (set_time(r, s, s->who[t] - 1, n, err))
+			return err->status;
+	}
+	if (ncap != s->cap) {
+		nw = realloc(s->who, ((size_t)ncap + 1) * sizeof(*nw));
+		if (!nw)
+			return cons_error(err, KVT_E_NOMEM, "out of memory");
+		s->who = nw;
+		nf = realloc(s->fen, ((size_t)ncap + 1) * sizeof(*nf));
+		if (!nf)
+			return cons_error(err, KVT_E_NOMEM, "out of memory");
+		s->fen = nf;
+	}
+	memset(s->who + n + 1, 0, (size_t)(ncap - n) * sizeof(*s->who));
+	/* the tree of marks 1 .. n, built in linear time */
+	memset(s->fen, 0, ((size_t)ncap + 1) * sizeof(*s->fen));
+	for (i = 1; i <= ncap; i++) {
+		uint32_t j = i + (i & -i);
+
+		s->fen[i] += i <= n;
+		if (j <= ncap)
+			s->fen[j] += s->fen[i];
+	}
+	if (s->cap)
+		r->renumberings++;
+	s->cap = ncap;
+	s->now = n;
+	return 0;
+}
+
+static void stack_free(struct stack *s)
+{
+	free(s->who);
+	free(s->fen);
+	u64map_free(&s->times);
+}
+
 static int count(struct reuse *r, uint64_t d, struct kvt_error *err)
 {
 	if (d >= r->nhist) {
@@ -149,23 +214,101 @@ static int count(struct reuse *r, uint64_t d, struct kvt_error *err)
 	return 0;
 }
 
+/* A reference to page in stack s. */
+static int reference(struct reuse *r, struct stack *s, uint64_t page,
+		     struct kvt_error *err)
+{
+	uint32_t t;
+
+	/* the page on top of the stack: nothing moves */
+	if (s->any && page == s->top)
+		return count(r, 0, err);
+	s->any = true;
+	s->top = page;
+	if (!s->cap && renumber(r, s, err))
+		return err->status;
+	t = get_time(r, s, page);
+	if (!t) {
+		r->cold++;
+	} else {
+		if (count(r, s->marks - fen_prefix(s->fen, t), err))
+			return err->status;
+		fen_add(s->fen, s->cap, t, UINT32_MAX);	/* - 1 */
+		s->who[t] = 0;
+		s->marks--;
+	}
+	if (s->now == s->cap && renumber(r, s, err))
+		return err->status;
+	t = ++s->now;
+	fen_add(s->fen, s->cap, t, 1);
+	s->who[t] = page + 1;
+	s->marks++;
+	return set_time(r, s, page, t, err);
+}
+
 static int reuse_init(void **priv, const struct kvt_consumer_args *a,
 		      struct kvt_error *err)
 {
 	struct reuse *r = calloc(1, sizeof(*r));
+	const char *scope = a->opts[O_SCOPE].str;
 
 	if (!r)
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
 	*priv = r;
+	if (!strcmp(scope, "process"))
+		r->per_process = true;
+	else if (strcmp(scope, "trace"))
+		return cons_error(err, KVT_E_USAGE,
+				  "reuse: scope=%s: expected trace or process",
+				  scope);
 	r->out = strdup(a->out);
 	if (!r->out)
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
-	if (compact(r, err))
-		return err->status;
 	r->f = strcmp(a->out, "-") ? fopen(a->out, "w") : stdout;
 	if (!r->f)
 		return cons_error(err, KVT_E_IO, "cannot create %s: %s",
 				  a->out, strerror(errno));
+	return 0;
+}
+
+static int reuse_process_start(void *priv, const struct kvt_process_info *pi,
+			       struct kvt_error *err)
+{
+	struct reuse *r = priv;
+
+	if (!r->per_process)
+		return 0;
+	if (pi->serial >= r->nprocs) {
+		uint64_t n = r->nprocs ? r->nprocs * 2 : 64;
+		struct stack **np;
+
+		while (n <= pi->serial)
+			n *= 2;
+		np = realloc(r->procs, n * sizeof(*np));
+		if (!np)
+			return cons_error(err, KVT_E_NOMEM, "out of memory");
+		memset(np + r->nprocs, 0, (n - r->nprocs) * sizeof(*np));
+		r->procs = np;
+		r->nprocs = n;
+	}
+	r->procs[pi->serial] = calloc(1, sizeof(struct stack));
+	if (!r->procs[pi->serial])
+		return cons_error(err, KVT_E_NOMEM, "out of memory");
+	return 0;
+}
+
+/* A process's stack goes with it: its references are counted. */
+static int reuse_process_end(void *priv, const struct kvt_process_info *pi,
+			     struct kvt_error *err)
+{
+	struct reuse *r = priv;
+
+	(void)err;
+	if (r->per_process && pi->serial < r->nprocs && r->procs[pi->serial]) {
+		stack_free(r->procs[pi->serial]);
+		free(r->procs[pi->serial]);
+		r->procs[pi->serial] = NULL;
+	}
 	return 0;
 }
 
@@ -174,37 +317,25 @@ static int reuse_refs(void *priv, const struct kvt_ref *refs, size_t n,
 {
 	struct reuse *r = priv;
 	size_t i;
+	int st;
 
 	for (i = 0; i < n; i++) {
-		uint64_t p = refs[i].page;
-		uint32_t t;
+		struct stack *s = &r->all;
 
-		/* the page on top of the stack: nothing moves */
-		if (r->refs++ && p == r->top) {
-			if (count(r, 0, err))
-				return err->status;
-			continue;
+		if (r->per_process) {
+			uint64_t ps = refs[i].process_serial;
+
+			if (ps >= r->nprocs || !r->procs[ps])
+				return cons_error(err, KVT_E_USAGE,
+						  "reuse: a reference of process %" PRIu64
+						  " that has not started",
+						  ps);
+			s = r->procs[ps];
 		}
-		r->top = p;
-		if (p >= r->nlast && grow_last(r, p, err))
-			return err->status;
-		t = r->last[p];
-		if (!t) {
-			r->cold++;
-		} else {
-			if (count(r, r->marks - fen_prefix(r->fen, t), err))
-				return err->status;
-			fen_add(r->fen, r->cap, t, UINT32_MAX);	/* - 1 */
-			r->who[t] = 0;
-			r->marks--;
-		}
-		if (r->now == r->cap && compact(r, err))
-			return err->status;
-		t = ++r->now;
-		fen_add(r->fen, r->cap, t, 1);
-		r->who[t] = p + 1;
-		r->last[p] = t;
-		r->marks++;
+		r->refs++;
+		st = reference(r, s, refs[i].page, err);
+		if (st)
+			return st;
 	}
 	return 0;
 }
@@ -217,9 +348,9 @@ static int reuse_finish(void *priv, const struct kvt_merge_summary *sum,
 	int st = 0;
 
 	(void)sum;
-	/* lru-faults: those of an LRU memory of `distance` pages, and of
-	 * every size above the row before; cold: of a memory that holds
-	 * every page */
+	/* lru-faults: those of an LRU memory of `distance` pages (each
+	 * process's own, with scope=process), and of every size above the
+	 * row before; cold: of a memory that holds every page */
 	fprintf(r->f, "distance\treferences\tlru-faults\n");
 	for (d = 0; d < r->nhist; d++) {
 		if (!r->hist[d])
@@ -258,20 +389,27 @@ static void reuse_report(void *priv, FILE *out)
 	fprintf(out, "reuse-cold-references: %" PRIu64 "\n", r->cold);
 	fprintf(out, "reuse-median-distance: %" PRIu64 "\n", half);
 	fprintf(out, "reuse-max-distance: %" PRIu64 "\n", max);
-	fprintf(out, "reuse-renumberings: %" PRIu64 "\n", r->compactions - 1);
+	fprintf(out, "reuse-renumberings: %" PRIu64 "\n", r->renumberings);
 }
 
 static void reuse_cleanup(void *priv)
 {
 	struct reuse *r = priv;
+	uint64_t i;
 
 	if (!r)
 		return;
 	if (r->f && r->f != stdout)
 		fclose(r->f);
+	stack_free(&r->all);
+	for (i = 0; i < r->nprocs; i++) {
+		if (r->procs[i]) {
+			stack_free(r->procs[i]);
+			free(r->procs[i]);
+		}
+	}
+	free(r->procs);
 	free(r->last);
-	free(r->who);
-	free(r->fen);
 	free(r->hist);
 	free(r->out);
 	free(r);
@@ -282,7 +420,10 @@ const struct kvt_consumer_ops kvt_consumer_reuse = {
 	.name = "reuse",
 	.help = "LRU stack distances of the canonical pages: a histogram and "
 		"the faults of an LRU memory of each size (text)",
+	.options = reuse_options,
 	.init = reuse_init,
+	.process_start = reuse_process_start,
+	.process_end = reuse_process_end,
 	.refs = reuse_refs,
 	.finish = reuse_finish,
 	.report = reuse_report,

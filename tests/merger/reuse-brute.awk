@@ -1,7 +1,9 @@
 # reuse-brute.awk: the reuse consumer's table from basic's text output
 # (KIND PAGE lines), the plain way: a list of the pages, the most recent
 # first, searched and shifted at every reference (tests/merger/reuse.sh
-# compares it with consumers/reuse.c's Fenwick tree).
+# compares it with consumers/reuse.c's Fenwick tree).  Each file is a stack
+# of its own (per-process's files: scope=process), the table their sum.
+FNR == 1 { n = 0; split("", stack) }
 {
 	p = $2; refs++
 	pos = 0
