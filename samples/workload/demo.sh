@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: record the sample workload and sort(1) of a generated file
-# with `activator --valgrind`, merge each recording with run-merger (basic
-# and per-process) and print the summaries.  Output in build/demo/valgrind.
+# with `activator --valgrind`, merge each recording with run-merger (basic,
+# per-process and reuse) and print the summaries and the page faults of an
+# LRU memory of a few sizes.  Output in build/demo/valgrind.
 set -eu
 ACT=${ACT:-bin/activator}
 WL=${WL:-bin/kvt-sample-workload}
@@ -23,6 +24,16 @@ run() {		# run NAME COMMAND...
 			"$D/$name.per-process" 2>/dev/null
 		column -t "$D/$name.per-process/index.tsv" 2>/dev/null ||
 			cat "$D/$name.per-process/index.tsv"
+		echo "-- run-merger reuse: faults of an LRU memory of M pages"
+		"$MERGER" -q reuse auto "$D/$name.r" "$D/$name.k" \
+			"$D/$name.reuse" 2>/dev/null
+		# the first row whose distance is M or more (cold: above all)
+		awk -F'\t' 'NR > 1 { d[NR] = $1; f[NR] = $3; n = NR }
+		END { for (m = 1; m <= 4096; m *= 4) {
+			for (i = 2; i <= n; i++)
+				if (d[i] == "cold" || d[i] + 0 >= m)
+					break
+			printf "M=%-5d %s faults\n", m, f[i] } }' "$D/$name.reuse"
 	else
 		echo "-- $MERGER not built: no merge"
 	fi
