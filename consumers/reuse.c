@@ -94,7 +94,7 @@ static int grow_last(struct reuse *r, uint64_t page, struct kvt_error *err)
 	while (n <= page) {
 		if (n > UINT64_MAX / 2 / sizeof(*nl))
 			return cons_error(err, KVT_E_NOMEM,
-					  "reuse: canonical page %" PRIu64
+					  "canonical page %" PRIu64
 					  " is out of reach", page);
 		n *= 2;
 	}
@@ -150,7 +150,7 @@ static int renumber(struct reuse *r, struct stack *s, struct kvt_error *err)
 		ncap64 = REUSE_MIN_CAP;
 	if (s->marks >= REUSE_MAX_MARKS)
 		return cons_error(err, KVT_E_NOMEM,
-				  "reuse: more than %u distinct pages",
+				  "more than %u distinct pages",
 				  (unsigned int)REUSE_MAX_MARKS);
 	ncap = (uint32_t)ncap64;
 	for (t = 1; t <= s->now; t++) {
@@ -259,7 +259,7 @@ static int reuse_init(void **priv, const struct kvt_consumer_args *a,
 		r->per_process = true;
 	else if (strcmp(scope, "trace"))
 		return cons_error(err, KVT_E_USAGE,
-				  "reuse: scope=%s: expected trace or process",
+				  "scope=%s: expected trace or process",
 				  scope);
 	r->out = strdup(a->out);
 	if (!r->out)
@@ -327,7 +327,7 @@ static int reuse_refs(void *priv, const struct kvt_ref *refs, size_t n,
 
 			if (ps >= r->nprocs || !r->procs[ps])
 				return cons_error(err, KVT_E_USAGE,
-						  "reuse: a reference of process %" PRIu64
+						  "a reference of process %" PRIu64
 						  " that has not started",
 						  ps);
 			s = r->procs[ps];
