@@ -36,14 +36,20 @@
 #define REUSE_MIN_CAP	1024u
 #define REUSE_MAX_MARKS	(UINT32_MAX / 4)
 
-enum { O_SCOPE };
+enum { O_SCOPE, O_GONE };
 
 static const struct kvt_consumer_option reuse_options[] = {
 	{ "scope", KVT_OPT_STR, "trace",
 	  "trace: one LRU stack for all references (one memory); process: "
 	  "one a process (each its own memory), the table their sum" },
+	{ "gone", KVT_OPT_STR, "drop",
+	  "drop: a page that goes away leaves the stack (its frame is free); "
+	  "keep: it stays and sinks (reuse distance of addresses that never "
+	  "die)" },
 	{ NULL, 0, NULL, NULL },
 };
+
+#define OWNER_MULTI	UINT32_MAX
 
 /* One LRU stack: each page's latest reference is a mark at its time. */
 struct stack {
@@ -60,14 +66,19 @@ struct reuse {
 	char *out;
 	bool per_process;
 	struct stack all;	/* scope=trace */
-	uint32_t *last;		/* scope=trace: page -> time; 0: none */
-	uint64_t nlast;
+	/* scope=trace: page -> time (0: none); scope=process, gone=drop:
+	 * page -> the serial + 1 of the one process whose stack holds it,
+	 * OWNER_MULTI (look in every stack), 0: none */
+	uint32_t *by_page;
+	uint64_t nby_page;
 	struct stack **procs;	/* scope=process: by process serial */
 	uint64_t nprocs;
+	bool keep_gone;
 	uint64_t *hist;		/* distance -> references */
 	uint64_t nhist;		/* distances 0 .. nhist - 1 held */
 	uint64_t cold, refs;
 	uint64_t renumberings;
+	uint64_t gone;		/* pages that went away */
 };
 
 static uint32_t fen_prefix(const uint32_t *fen, uint32_t i)
@@ -85,10 +96,10 @@ static void fen_add(uint32_t *fen, uint32_t cap, uint32_t i, uint32_t v)
 		fen[i] += v;
 }
 
-/* Make the dense page -> time array of scope=trace reach page. */
-static int grow_last(struct reuse *r, uint64_t page, struct kvt_error *err)
+/* Make by_page reach page. */
+static int grow_by_page(struct reuse *r, uint64_t page, struct kvt_error *err)
 {
-	uint64_t n = r->nlast ? r->nlast : 4096;
+	uint64_t n = r->nby_page ? r->nby_page : 4096;
 	uint32_t *nl;
 
 	while (n <= page) {
@@ -98,12 +109,12 @@ static int grow_last(struct reuse *r, uint64_t page, struct kvt_error *err)
 					  " is out of reach", page);
 		n *= 2;
 	}
-	nl = realloc(r->last, n * sizeof(*nl));
+	nl = realloc(r->by_page, n * sizeof(*nl));
 	if (!nl)
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
-	memset(nl + r->nlast, 0, (n - r->nlast) * sizeof(*nl));
-	r->last = nl;
-	r->nlast = n;
+	memset(nl + r->nby_page, 0, (n - r->nby_page) * sizeof(*nl));
+	r->by_page = nl;
+	r->nby_page = n;
 	return 0;
 }
 
@@ -114,7 +125,7 @@ static uint32_t get_time(const struct reuse *r, const struct stack *s,
 	const struct u64map_ent *e;
 
 	if (s == &r->all)
-		return page < r->nlast ? r->last[page] : 0;
+		return page < r->nby_page ? r->by_page[page] : 0;
 	e = u64map_find(&s->times, page);
 	return e ? (uint32_t)e->val : 0;
 }
@@ -125,9 +136,9 @@ static int set_time(struct reuse *r, struct stack *s, uint64_t page,
 	struct u64map_ent *e;
 
 	if (s == &r->all) {
-		if (page >= r->nlast && grow_last(r, page, err))
+		if (page >= r->nby_page && grow_by_page(r, page, err))
 			return err->status;
-		r->last[page] = t;
+		r->by_page[page] = t;
 		return 0;
 	}
 	e = u64map_get(&s->times, page);
@@ -214,9 +225,9 @@ static int count(struct reuse *r, uint64_t d, struct kvt_error *err)
 	return 0;
 }
 
-/* A reference to page in stack s. */
-static int reference(struct reuse *r, struct stack *s, uint64_t page,
-		     struct kvt_error *err)
+/* A reference to page in stack s (of process serial, for scope=process). */
+static int reference(struct reuse *r, struct stack *s, uint64_t serial,
+		     uint64_t page, struct kvt_error *err)
 {
 	uint32_t t;
 
@@ -230,6 +241,17 @@ static int reference(struct reuse *r, struct stack *s, uint64_t page,
 	t = get_time(r, s, page);
 	if (!t) {
 		r->cold++;
+		if (s != &r->all && !r->keep_gone) {
+			uint32_t me = serial < OWNER_MULTI - 1 ?
+				      (uint32_t)serial + 1 : OWNER_MULTI;
+			uint32_t *o;
+
+			if (page >= r->nby_page &&
+			    grow_by_page(r, page, err))
+				return err->status;
+			o = &r->by_page[page];
+			*o = !*o || *o == me ? me : OWNER_MULTI;
+		}
 	} else {
 		if (count(r, s->marks - fen_prefix(s->fen, t), err))
 			return err->status;
@@ -261,6 +283,12 @@ static int reuse_init(void **priv, const struct kvt_consumer_args *a,
 		return cons_error(err, KVT_E_USAGE,
 				  "scope=%s: expected trace or process",
 				  scope);
+	if (!strcmp(a->opts[O_GONE].str, "keep"))
+		r->keep_gone = true;
+	else if (strcmp(a->opts[O_GONE].str, "drop"))
+		return cons_error(err, KVT_E_USAGE,
+				  "gone=%s: expected drop or keep",
+				  a->opts[O_GONE].str);
 	r->out = strdup(a->out);
 	if (!r->out)
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
@@ -321,10 +349,9 @@ static int reuse_refs(void *priv, const struct kvt_ref *refs, size_t n,
 
 	for (i = 0; i < n; i++) {
 		struct stack *s = &r->all;
+		uint64_t ps = refs[i].process_serial;
 
 		if (r->per_process) {
-			uint64_t ps = refs[i].process_serial;
-
 			if (ps >= r->nprocs || !r->procs[ps])
 				return cons_error(err, KVT_E_USAGE,
 						  "a reference of process %" PRIu64
@@ -333,9 +360,60 @@ static int reuse_refs(void *priv, const struct kvt_ref *refs, size_t n,
 			s = r->procs[ps];
 		}
 		r->refs++;
-		st = reference(r, s, refs[i].page, err);
+		st = reference(r, s, ps, refs[i].page, err);
 		if (st)
 			return st;
+	}
+	return 0;
+}
+
+/* Page leaves stack s, if it is there. */
+static void drop(struct reuse *r, struct stack *s, uint64_t page)
+{
+	uint32_t t = get_time(r, s, page);
+
+	if (!t)
+		return;
+	fen_add(s->fen, s->cap, t, UINT32_MAX);	/* - 1 */
+	s->who[t] = 0;
+	s->marks--;
+	if (s == &r->all)
+		r->by_page[page] = 0;
+	else
+		u64map_del(&s->times, page);
+}
+
+static int reuse_pages_gone(void *priv, const uint64_t *pages, size_t n,
+			    uint64_t seq, struct kvt_error *err)
+{
+	struct reuse *r = priv;
+	size_t i;
+	uint64_t j;
+
+	(void)seq;
+	(void)err;
+	r->gone += n;
+	if (r->keep_gone)
+		return 0;
+	for (i = 0; i < n; i++) {
+		uint32_t who;
+
+		if (!r->per_process) {
+			drop(r, &r->all, pages[i]);
+			continue;
+		}
+		if (pages[i] >= r->nby_page || !r->by_page[pages[i]])
+			continue;
+		who = r->by_page[pages[i]];
+		r->by_page[pages[i]] = 0;
+		if (who != OWNER_MULTI) {
+			if (who - 1 < r->nprocs && r->procs[who - 1])
+				drop(r, r->procs[who - 1], pages[i]);
+			continue;
+		}
+		for (j = 0; j < r->nprocs; j++)
+			if (r->procs[j])
+				drop(r, r->procs[j], pages[i]);
 	}
 	return 0;
 }
@@ -390,6 +468,7 @@ static void reuse_report(void *priv, FILE *out)
 	fprintf(out, "reuse-median-distance: %" PRIu64 "\n", half);
 	fprintf(out, "reuse-max-distance: %" PRIu64 "\n", max);
 	fprintf(out, "reuse-renumberings: %" PRIu64 "\n", r->renumberings);
+	fprintf(out, "reuse-pages-gone: %" PRIu64 "\n", r->gone);
 }
 
 static void reuse_cleanup(void *priv)
@@ -409,7 +488,7 @@ static void reuse_cleanup(void *priv)
 		}
 	}
 	free(r->procs);
-	free(r->last);
+	free(r->by_page);
 	free(r->hist);
 	free(r->out);
 	free(r);
@@ -424,6 +503,7 @@ const struct kvt_consumer_ops kvt_consumer_reuse = {
 	.init = reuse_init,
 	.process_start = reuse_process_start,
 	.process_end = reuse_process_end,
+	.pages_gone = reuse_pages_gone,
 	.refs = reuse_refs,
 	.finish = reuse_finish,
 	.report = reuse_report,

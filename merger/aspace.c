@@ -57,6 +57,28 @@ int pp_hold(struct ppages *p, uint64_t num)
 	return 0;
 }
 
+void gone_log_add(struct gone_log *g, uint64_t num)
+{
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 256;
+		uint64_t *nv = realloc(g->v, cap * sizeof(*nv));
+
+		if (!nv) {
+			g->oom = true;
+			return;
+		}
+		g->v = nv;
+		g->cap = cap;
+	}
+	g->v[g->n++] = num;
+}
+
+void gone_log_free(struct gone_log *g)
+{
+	free(g->v);
+	memset(g, 0, sizeof(*g));
+}
+
 void pp_put(struct ppages *p, uint64_t e)
 {
 	if (e & PTE_MULTI) {
@@ -74,6 +96,8 @@ void pp_put(struct ppages *p, uint64_t e)
 		}
 	}
 	p->live--;
+	if (p->gone)
+		gone_log_add(p->gone, PTE_NUM(e));
 }
 
 /* ---- page table ---------------------------------------------------------------- */
@@ -486,13 +510,17 @@ struct mobj *mobj_lookup(struct mobj_table *t, int kind, uint64_t dev,
 	return o;
 }
 
-void mobj_kill(struct mobj_table *t, int kind, uint64_t dev, uint64_t ino)
+void mobj_kill(struct mobj_table *t, int kind, uint64_t dev, uint64_t ino,
+	       struct gone_log *gone)
 {
-	uint64_t h = mobj_hash(kind, dev, ino) & t->mask;
+	uint64_t h = mobj_hash(kind, dev, ino) & t->mask, i;
 	struct mobj **pp, *o;
 
 	for (pp = &t->b[h]; (o = *pp); pp = &o->hnext) {
 		if (o->ino == ino && o->dev == dev && o->kind == kind) {
+			for (i = 0; gone && o->tab && i <= o->mask; i++)
+				if (o->tab[i].num != NO_PAGE)
+					gone_log_add(gone, o->tab[i].num);
 			*pp = o->hnext;
 			t->n--;
 			t->live_pages -= o->n;

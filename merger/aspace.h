@@ -68,9 +68,21 @@ static inline void mem_sub(uint64_t n)
 #define PTE_NUM(e)		(((e) >> 1) - 1)
 #define PTE_MULTI		1ULL
 
+/* The numbers of pages that went away, for the consumer's pages_gone
+ * (merger.c drains it after each kernel event).  oom: an append failed. */
+struct gone_log {
+	uint64_t *v;
+	size_t n, cap;
+	bool oom;
+};
+
+void gone_log_add(struct gone_log *g, uint64_t num);
+void gone_log_free(struct gone_log *g);
+
 struct ppages {
 	struct u64map shared;	/* number -> holders (>= 2) */
 	uint64_t live;		/* private pages alive */
+	struct gone_log *gone;	/* NULL: deaths are not logged */
 };
 
 void pp_init(struct ppages *p);
@@ -86,7 +98,8 @@ uint64_t pp_holders(const struct ppages *p, uint64_t e);
 /* The page numbered num gains a holder (its entries get PTE_MULTI from the
  * caller).  -1 when out of memory. */
 int pp_hold(struct ppages *p, uint64_t num);
-/* A holder of the page of entry e lets go; the page dies with its last. */
+/* A holder of the page of entry e lets go; the page dies with its last
+ * (and its number goes to p->gone). */
 void pp_put(struct ppages *p, uint64_t e);
 
 /* ---- page table: virtual page -> private page ------------------------ */
@@ -240,8 +253,10 @@ void mobj_table_free(struct mobj_table *t);
 struct mobj *mobj_lookup(struct mobj_table *t, int kind, uint64_t dev,
 			 uint64_t ino);
 /* inode-free: drop the object and its pages from the table (mappings keep
- * a dead reference until they go). */
-void mobj_kill(struct mobj_table *t, int kind, uint64_t dev, uint64_t ino);
+ * a dead reference until they go); the pages' numbers go to gone (NULL:
+ * nowhere). */
+void mobj_kill(struct mobj_table *t, int kind, uint64_t dev, uint64_t ino,
+	       struct gone_log *gone);
 static inline void mobj_ref(struct mobj *o)
 {
 	o->refs++;

@@ -74,6 +74,10 @@ struct merger {
 				 * space whose memory a new one reuses does
 				 * not match */
 
+	/* pages that went away, for the consumer's pages_gone (kept only
+	 * when it has that hook) */
+	struct gone_log gone;
+
 	/* mremap scratch: entries taken out of a page table */
 	struct mv_ent { uint64_t vpn, e; } *mv;
 	size_t nmv, capmv;
@@ -641,6 +645,23 @@ static void add_lost(struct merger *m, const struct kvt_rec *r,
 	}
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Tell the consumer which pages the record at seq ended, in order. */
+static void emit_gone(struct merger *m, uint64_t seq)
+{
+	if (m->gone.oom)
+		oom();
+	qsort(m->gone.v, m->gone.n, sizeof(*m->gone.v), cmp_u64);
+	EMIT(m, pages_gone, m->gone.v, m->gone.n, seq);
+	m->gone.n = 0;
+}
+
 static void apply_kernel(struct merger *m, const struct kvt_rec *r)
 {
 	/* What can change a resolved reference: a mapping record changes
@@ -692,7 +713,8 @@ static void apply_kernel(struct merger *m, const struct kvt_rec *r)
 		do_brk(m, r);
 		break;
 	case KVT_REC_INODE_FREE:
-		mobj_kill(&m->objs, MOBJ_FILE, r->u.fs.dev, r->u.fs.ino);
+		mobj_kill(&m->objs, MOBJ_FILE, r->u.fs.dev, r->u.fs.ino,
+			  m->pages.gone);
 		break;
 	case KVT_REC_LOST:
 		if (r->u.lost.stream == KVT_STREAM_K)
@@ -710,6 +732,8 @@ static void apply_kernel(struct merger *m, const struct kvt_rec *r)
 		warn(m, r, "unknown record type %u: record ignored", r->type);
 		return;
 	}
+	if (m->gone.n || m->gone.oom)
+		emit_gone(m, r->seq);
 	EMIT(m, event, r);
 }
 
@@ -955,6 +979,8 @@ struct merger *merger_new(const struct kvt_consumer_ops *ops, void *priv,
 	m->max_warn_msgs = max_warn_msgs;
 	m->batch = malloc(MERGER_BATCH * sizeof(*m->batch));
 	pp_init(&m->pages);
+	if (ops->pages_gone)
+		m->pages.gone = &m->gone;
 	if (!m->batch || mobj_table_init(&m->objs)) {
 		merger_free(m);
 		return NULL;
@@ -1022,6 +1048,7 @@ void merger_free(struct merger *m)
 	u64map_free(&m->tgids);
 	mobj_table_free(&m->objs);
 	pp_free(&m->pages);
+	gone_log_free(&m->gone);
 	free(m->batch);
 	free(m->mv);
 	free(m);

@@ -11,6 +11,9 @@
  *     NAMED is anon or file; fs references are file pages;
  *   - processes, tasks and address spaces start before they end, and
  *     each ends at most once;
+ *   - a page that went away (pages_gone) was handed back before, goes
+ *     away once, after the references before its record, and no
+ *     reference names it after; each call lists pages in ascending order;
  *   - the summary adds up (reads + writes + fs = references, anon + file
  *     pages = canonical pages).
  */
@@ -28,6 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_RECS	512
 #define MAX_SERIALS	4096
+#define MAX_PAGES	(2 * MAX_RECS)	/* a reference creates one at most */
 
 struct check {
 	uint64_t ref_seqs[MAX_RECS];	/* of the references fed, in order */
@@ -36,6 +40,7 @@ struct check {
 	uint8_t task_state[MAX_SERIALS];
 	uint8_t as_state[MAX_SERIALS];
 	uint64_t max_page;	/* highest page handed back + 1 */
+	uint8_t gone[MAX_PAGES];	/* pages that went away */
 };
 
 static struct check C;
@@ -136,6 +141,26 @@ static int c_refs(void *priv, const struct kvt_ref *r, size_t n,
 			abort();	/* a reference by a task not live */
 		if (r[i].page + 1 > C.max_page)
 			C.max_page = r[i].page + 1;
+		if (r[i].page >= MAX_PAGES || C.gone[r[i].page])
+			abort();	/* a page that went away */
+	}
+	return 0;
+}
+
+static int c_gone(void *priv, const uint64_t *pages, size_t n, uint64_t seq,
+		  struct kvt_error *err)
+{
+	size_t i;
+
+	(void)priv; (void)err;
+	if (!n || (C.iref && seq <= C.ref_seqs[C.iref - 1]))
+		abort();	/* empty, or before references it follows */
+	for (i = 0; i < n; i++) {
+		if (pages[i] >= C.max_page || C.gone[pages[i]])
+			abort();	/* never handed back, or gone twice */
+		if (i && pages[i] <= pages[i - 1])
+			abort();	/* not in ascending order */
+		C.gone[pages[i]] = 1;
 	}
 	return 0;
 }
@@ -150,6 +175,7 @@ static const struct kvt_consumer_ops check_ops = {
 	.as_start = c_asstart,
 	.as_end = c_asend,
 	.exec = c_exec,
+	.pages_gone = c_gone,
 	.refs = c_refs,
 };
 

@@ -5,8 +5,8 @@
 #   check-merger-bad        bad input and bad usage: exit statuses, messages
 #   check-merger-plugin     install, build samples/consumer-example against the
 #                           installed header with pkg-config, load it
-#   check-merger-reuse      the reuse consumer: a hand-derived table, and the
-#                           table of a plain LRU list on kvt-gen traces
+#   check-merger-reuse      pages_gone and the reuse consumer: hand-derived
+#                           traces, and a plain LRU list on kvt-gen traces
 # Tests run the sanitizer build ($(SANBIN)).
 MERGER_UNIT_TESTS := test-aspace test-rules
 MERGER_TEST_DIR := $(BUILDROOT)/san/tests/merger
@@ -51,10 +51,18 @@ check-merger-plugin:
 	@tests/lib/run-test build/test-results merger/plugin \
 	  bash tests/merger/plugin.sh "$(MAKE)" tests/data
 
+# a test consumer, loaded by path: references and pages_gone calls in order
+$(BUILD)/tests/merger/gone-dump.so: tests/merger/gone-dump.c \
+		consumers/include/kvt/consumer.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -shared $(ALL_LDFLAGS) -o $@ $<
+
 check-merger-reuse:
 	@$(MAKE) --no-print-directory SAN=1 $(SANBIN)/run-merger \
-	  $(SANBIN)/kvt-as $(SANBIN)/kvt-gen >/dev/null
+	  $(SANBIN)/kvt-as $(SANBIN)/kvt-gen \
+	  $(MERGER_TEST_DIR)/gone-dump.so >/dev/null
 	@tests/lib/run-test build/test-results merger/reuse \
-	  bash tests/merger/reuse.sh $(SANBIN) tests/data
+	  bash tests/merger/reuse.sh $(SANBIN) \
+	  $(MERGER_TEST_DIR)/gone-dump.so tests/data
 
 CHECKS += check-merger

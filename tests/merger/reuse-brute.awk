@@ -1,20 +1,51 @@
-# reuse-brute.awk: the reuse consumer's table from basic's text output
-# (KIND PAGE lines), the plain way: a list of the pages, the most recent
-# first, searched and shifted at every reference (tests/merger/reuse.sh
-# compares it with consumers/reuse.c's Fenwick tree).  Each file is a stack
-# of its own (per-process's files: scope=process), the table their sum.
-FNR == 1 { n = 0; split("", stack) }
+# reuse-brute.awk: the reuse consumer's table, the plain way, from the
+# gone-dump test consumer's lines ("KIND PAGE PROCESS", "G PAGE SEQ"): a list
+# of pages per stack, the most recent first, searched and shifted at every
+# reference (tests/merger/reuse.sh compares it with consumers/reuse.c's
+# Fenwick tree).  -v scope=trace|process -v gone=drop|keep, as its options.
+function find(s, p,    i) {
+	for (i = 1; i <= n[s]; i++)
+		if (st[s, i] == p)
+			return i
+	return 0
+}
+function remove(s, pos,    i) {
+	for (i = pos; i < n[s]; i++)
+		st[s, i] = st[s, i + 1]
+	delete st[s, n[s]]
+	n[s]--
+}
+$1 == "G" {
+	if (gone == "drop")
+		for (s in n)
+			if ((pos = find(s, $2)))
+				remove(s, pos)
+	next
+}
 {
+	s = scope == "process" ? $3 : 0
+	if (!(s in n))
+		n[s] = 0
 	p = $2; refs++
-	pos = 0
-	for (i = 1; i <= n; i++) if (stack[i] == p) { pos = i; break }
-	if (!pos) { cold++; n++; pos = n } else { h[pos - 1]++; if (pos - 1 > max) max = pos - 1 }
-	for (i = pos; i > 1; i--) stack[i] = stack[i - 1]
-	stack[1] = p
+	pos = find(s, p)
+	if (!pos) {
+		cold++; n[s]++; pos = n[s]
+	} else {
+		h[pos - 1]++
+		if (pos - 1 > max)
+			max = pos - 1
+	}
+	for (i = pos; i > 1; i--)
+		st[s, i] = st[s, i - 1]
+	st[s, 1] = p
 }
 END {
 	print "distance\treferences\tlru-faults"
 	f = refs
-	for (d = 0; d <= max; d++) if (h[d]) { print d "\t" h[d] "\t" f; f -= h[d] }
+	for (d = 0; d <= max; d++)
+		if (h[d]) {
+			print d "\t" h[d] "\t" f
+			f -= h[d]
+		}
 	print "cold\t" cold + 0 "\t" f
 }

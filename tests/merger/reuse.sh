@@ -1,88 +1,106 @@
 #!/usr/bin/env bash
-# reuse.sh BINDIR DATA_DIR (tests/data: reuse.kvt, fork-cow.kvt, threads.kvt,
-# remap.kvt)
-# The reuse consumer: the hand-derived tables of reuse.kvt (scope=trace and
-# scope=process; file and standard output) and summary lines; the same
-# tables as a plain list gives (reuse-brute.awk, from the text output of
-# basic, or of per-process for scope=process) on the fixtures and on kvt-gen
-# traces whose pages outnumber the first tree, so that its times are
-# renumbered; an unknown scope; an OUT that cannot be written.
+# reuse.sh BINDIR DUMP_SO DATA_DIR (tests/data: reuse.kvt, gone.kvt,
+# fork-cow.kvt, threads.kvt, remap.kvt)
+# The reuse consumer and the pages_gone hook it relies on:
+# - gone.kvt: the hand-derived pages_gone calls, through the gone-dump test
+#   consumer (DUMP_SO);
+# - reuse.kvt: the hand-derived tables of every scope and gone option (file
+#   and standard output) and summary lines;
+# - the tables a plain LRU list gives (reuse-brute.awk, from gone-dump's
+#   lines) on the fixtures and on kvt-gen traces whose pages outnumber the
+#   first tree, so that its times are renumbered, for every option;
+# - an unknown option value, an OUT that cannot be written.
 set -u
-bin=$1 data=$2
+bin=$1 dump=$2 data=$3
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
+# pages_gone, by hand (see the comments of gone.kvt)
+"$bin/kvt-as" "$data/gone.kvt" "$tmp/k" "$tmp/r" || exit 1
+"$bin/run-merger" -q "$dump" auto "$tmp/r" "$tmp/k" "$tmp/dump" 2>"$tmp/err" ||
+	{ cat "$tmp/err"; fail "gone.kvt: exit $?"; }
+printf 'G %s\n' '1 9' '2 10' '3 12' '5 17' '0 20' '6 22' '7 27' '8 27' \
+	'4 29' '10 32' '12 39' >"$tmp/want"
+grep '^G' "$tmp/dump" >"$tmp/got"
+cmp -s "$tmp/want" "$tmp/got" ||
+	{ fail "gone.kvt: pages_gone calls differ"; diff "$tmp/want" "$tmp/got"; }
+
+# the tables of reuse.kvt, by hand (see its comments)
 "$bin/kvt-as" "$data/reuse.kvt" "$tmp/k" "$tmp/r" || exit 1
-printf 'distance\treferences\tlru-faults\n0\t2\t12\n1\t1\t10\n2\t1\t9\n3\t2\t8\n4\t1\t6\ncold\t5\t5\n' \
-	>"$tmp/want"
-"$bin/run-merger" -q reuse auto "$tmp/r" "$tmp/k" "$tmp/out" 2>"$tmp/err" ||
-	fail "reuse.kvt: exit $?"
-cmp -s "$tmp/want" "$tmp/out" ||
-	{ fail "reuse.kvt: table differs"; diff "$tmp/want" "$tmp/out"; }
+table() {	# WANT-FILE OPTIONS...: compare, from a file and from stdout
+	local want=$1
+	shift
+	"$bin/run-merger" -q "$@" reuse auto "$tmp/r" "$tmp/k" "$tmp/out" \
+		2>"$tmp/err" || { fail "reuse.kvt $*: exit $?"; return; }
+	cmp -s "$want" "$tmp/out" ||
+		{ fail "reuse.kvt $*: table differs"; diff "$want" "$tmp/out"; }
+	"$bin/run-merger" -q "$@" reuse auto "$tmp/r" "$tmp/k" - \
+		>"$tmp/out2" 2>/dev/null || fail "reuse.kvt $* OUT -: exit $?"
+	cmp -s "$want" "$tmp/out2" || fail "reuse.kvt $* OUT -: table differs"
+}
+t() { printf 'distance\treferences\tlru-faults\n'; printf '%s\t%s\t%s\n' "$@"; }
+t 0 2 12  1 1 10  2 1 9  3 3 8  cold 5 5 >"$tmp/want"
+table "$tmp/want"
 for l in 'reuse-cold-references: 5' 'reuse-median-distance: 2' \
-	 'reuse-max-distance: 4' 'reuse-renumberings: 0' 'references: 12'; do
+	 'reuse-max-distance: 3' 'reuse-renumberings: 0' \
+	 'reuse-pages-gone: 1' 'references: 12'; do
 	grep -qxF "$l" "$tmp/err" || fail "reuse.kvt: no '$l' in the summary"
 done
-"$bin/run-merger" -q reuse auto "$tmp/r" "$tmp/k" - >"$tmp/out2" \
-	2>/dev/null || fail "OUT -: exit $?"
-cmp -s "$tmp/want" "$tmp/out2" || fail "OUT -: table differs"
-printf 'distance\treferences\tlru-faults\n0\t2\t12\n1\t2\t10\n2\t2\t8\ncold\t6\t6\n' \
-	>"$tmp/want"
-"$bin/run-merger" -q -o scope=process reuse auto "$tmp/r" "$tmp/k" \
-	"$tmp/out" 2>/dev/null || fail "reuse.kvt, scope=process: exit $?"
-cmp -s "$tmp/want" "$tmp/out" ||
-	{ fail "reuse.kvt, scope=process: table differs";
-	  diff "$tmp/want" "$tmp/out"; }
+t 0 2 12  1 1 10  2 1 9  3 2 8  4 1 6  cold 5 5 >"$tmp/want"
+table "$tmp/want" -o gone=keep
+t 0 2 12  1 2 10  2 2 8  cold 6 6 >"$tmp/want"
+table "$tmp/want" -o scope=process
+table "$tmp/want" -o scope=process -o gone=keep
 
 # against the plain list
 against_list() {	# NAME K R
-	rm -rf "$tmp/pp"
-	"$bin/run-merger" -q --text basic auto "$3" "$2" "$tmp/basic" \
-		2>/dev/null || { fail "$1: basic: exit $?"; return; }
-	"$bin/run-merger" -q --text per-process auto "$3" "$2" "$tmp/pp" \
-		2>/dev/null || { fail "$1: per-process: exit $?"; return; }
-	"$bin/run-merger" -q -o scope=process reuse auto "$3" "$2" \
-		"$tmp/got-p" 2>/dev/null ||
-		{ fail "$1: reuse scope=process: exit $?"; return; }
-	awk -f "$here/reuse-brute.awk" "$tmp/pp"/*.txt >"$tmp/list"
-	cmp -s "$tmp/list" "$tmp/got-p" ||
-		{ fail "$1: scope=process differs from the plain lists";
-		  diff "$tmp/list" "$tmp/got-p" | head -n 5; }
-	"$bin/run-merger" -q reuse auto "$3" "$2" "$tmp/got" 2>"$tmp/err" ||
-		{ fail "$1: reuse: exit $?"; return; }
-	awk -f "$here/reuse-brute.awk" "$tmp/basic" >"$tmp/list"
-	cmp -s "$tmp/list" "$tmp/got" ||
-		{ fail "$1: differs from the plain list";
-		  diff "$tmp/list" "$tmp/got" | head -n 5; }
+	local scope gone
+	"$bin/run-merger" -q "$dump" auto "$3" "$2" "$tmp/dump" 2>/dev/null ||
+		{ fail "$1: gone-dump: exit $?"; return; }
+	for scope in trace process; do
+		for gone in drop keep; do
+			"$bin/run-merger" -q -o scope=$scope -o gone=$gone \
+				reuse auto "$3" "$2" "$tmp/got" 2>"$tmp/err" ||
+				{ fail "$1 $scope $gone: exit $?"; continue; }
+			awk -v scope=$scope -v gone=$gone \
+				-f "$here/reuse-brute.awk" "$tmp/dump" >"$tmp/list"
+			cmp -s "$tmp/list" "$tmp/got" ||
+				{ fail "$1 $scope $gone: differs from the plain list";
+				  diff "$tmp/list" "$tmp/got" | head -n 5; }
+		done
+	done
 }
-for s in reuse fork-cow threads remap; do
+for s in reuse gone fork-cow threads remap; do
 	"$bin/kvt-as" "$data/$s.kvt" "$tmp/k" "$tmp/r" || exit 1
 	against_list "$s" "$tmp/k" "$tmp/r"
 done
 for seed in 1 2 3; do
-	"$bin/kvt-gen" --seed $seed --refs 30000 --procs 6 --fresh 5 \
+	"$bin/kvt-gen" --seed $seed --refs 20000 --procs 6 --fresh 5 \
 		"$tmp/k" "$tmp/r" >/dev/null 2>&1 || exit 1
 	against_list "kvt-gen seed $seed" "$tmp/k" "$tmp/r"
 	n=$(sed -n 's/^reuse-renumberings: //p' "$tmp/err")
 	[ "${n:-0}" -gt 0 ] ||
 		fail "kvt-gen seed $seed: the times were never renumbered"
+	n=$(sed -n 's/^reuse-pages-gone: //p' "$tmp/err")
+	[ "${n:-0}" -gt 0 ] || fail "kvt-gen seed $seed: no page went away"
 done
 
+for o in scope=task gone=free; do
+	"$bin/run-merger" -q -o $o reuse auto "$tmp/r" "$tmp/k" "$tmp/out" \
+		2>"$tmp/err"
+	st=$?
+	[ $st -eq 2 ] || fail "-o $o: exit $st, not 2"
+	grep -q "$o: expected" "$tmp/err" || fail "-o $o: no message naming it"
+done
 "$bin/run-merger" -q reuse auto "$tmp/r" "$tmp/k" "$tmp/no/such/out" \
 	2>"$tmp/err"
 st=$?
 [ $st -eq 3 ] || fail "unwritable OUT: exit $st, not 3"
 grep -q "cannot create $tmp/no/such/out" "$tmp/err" ||
 	fail "unwritable OUT: no message naming it"
-"$bin/run-merger" -q -o scope=task reuse auto "$tmp/r" "$tmp/k" "$tmp/out" \
-	2>"$tmp/err"
-st=$?
-[ $st -eq 2 ] || fail "scope=task: exit $st, not 2"
-grep -q "scope=task: expected trace or process" "$tmp/err" ||
-	fail "scope=task: no message naming it"
 
 [ $fails -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "reuse: all checks passed"

@@ -230,7 +230,9 @@ static void test_mobj_pages(void **state)
 {
 	struct mobj_table t;
 	struct mobj *f, *f2;
+	struct gone_log gone = { 0 };
 	uint64_t next = 0, a, b;
+	uint8_t *seen;
 	bool created;
 
 	(void)state;
@@ -248,15 +250,57 @@ static void test_mobj_pages(void **state)
 		mobj_page(&t, f, i * 977, &next, &created);
 	assert_int_equal(f->n, 10001);
 	assert_int_equal(mobj_page(&t, f, 7, NULL, &created), a);
-	/* inode-free: a mapping keeps the dead object; the name is new. */
+	/* inode-free: a mapping keeps the dead object; the name is new; the
+	 * log gets every page of it, once. */
 	mobj_ref(f);
-	mobj_kill(&t, MOBJ_FILE, 2049, 131);
+	mobj_kill(&t, MOBJ_FILE, 2049, 131, &gone);
+	assert_false(gone.oom);
+	assert_int_equal(gone.n, 10001);
+	seen = calloc(next, 1);
+	assert_non_null(seen);
+	for (size_t i = 0; i < gone.n; i++) {
+		assert_true(gone.v[i] < next);
+		assert_false(seen[gone.v[i]]);
+		seen[gone.v[i]] = 1;
+	}
+	free(seen);
+	gone_log_free(&gone);
 	assert_true(f->dead);
 	f2 = mobj_lookup(&t, MOBJ_FILE, 2049, 131);
 	assert_ptr_not_equal(f, f2);
 	assert_int_equal(mobj_page(&t, f2, 7, NULL, &created), NO_PAGE);
 	mobj_unref(f);
 	mobj_table_free(&t);
+}
+
+/* A private page's death is logged once, with its last holder. */
+static void test_pp_gone(void **state)
+{
+	struct ppages p;
+	struct gone_log gone = { 0 };
+	uint64_t e1, e2;
+
+	(void)state;
+	pp_init(&p);
+	p.gone = &gone;
+	e1 = pp_new(&p, 5);
+	e2 = pp_new(&p, 6);
+	assert_int_equal(pp_hold(&p, 5), 0);	/* page 5: two holders */
+	pp_put(&p, e1 | PTE_MULTI);
+	assert_int_equal(gone.n, 0);
+	assert_int_equal(p.live, 2);
+	pp_put(&p, e2);
+	assert_int_equal(gone.n, 1);
+	assert_int_equal(gone.v[0], 6);
+	pp_put(&p, e1 | PTE_MULTI);
+	assert_int_equal(gone.n, 2);
+	assert_int_equal(gone.v[1], 5);
+	assert_int_equal(p.live, 0);
+	p.gone = NULL;		/* not logged */
+	pp_put(&p, pp_new(&p, 7));
+	assert_int_equal(gone.n, 2);
+	gone_log_free(&gone);
+	pp_free(&p);
 }
 
 int main(void)
@@ -266,6 +310,7 @@ int main(void)
 		cmocka_unit_test(test_vma_file_pgoff),
 		cmocka_unit_test(test_radix),
 		cmocka_unit_test(test_mobj_pages),
+		cmocka_unit_test(test_pp_gone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,8 +6,8 @@
  * (../shared/spec/SEMANTICS.md), resolves every reference to a canonical
  * page and hands the results to ONE consumer.  A consumer is a constant
  * struct kvt_consumer_ops: the built-in consumers (basic, basic-named,
- * per-process, per-thread, summary) are exactly such structs, and a shared
- * object that exports one under the symbol name KVT_CONSUMER_SYMBOL
+ * per-process, per-thread, summary, reuse) are exactly such structs, and a
+ * shared object that exports one under the symbol name KVT_CONSUMER_SYMBOL
  * ("kvt_consumer") is loaded the same way:
  *
  *     run-merger ./my.so auto R K OUT           a path (holds a '/')
@@ -29,7 +29,8 @@
  * Calling sequence (all calls from one thread, never concurrently):
  *
  *     init -> { process_start | task_start | exec | task_end |
- *               process_end | as_start | as_end | event | refs }* ->
+ *               process_end | as_start | as_end | pages_gone | event |
+ *               refs }* ->
  *     finish -> report -> cleanup
  *
  * Every call comes in the total order of the trace: a batch of references
@@ -60,7 +61,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes in an incompatible way. */
-#define KVT_CONSUMER_ABI_VERSION	1
+#define KVT_CONSUMER_ABI_VERSION	2	/* 2: pages_gone */
 /* The symbol a consumer .so exports: const struct kvt_consumer_ops. */
 #define KVT_CONSUMER_SYMBOL		"kvt_consumer"
 
@@ -252,6 +253,19 @@ struct kvt_consumer_ops {
 	 */
 	int (*event)(void *priv, const struct kvt_rec *r,
 		     struct kvt_error *err);
+	/*
+	 * Canonical pages that went away at the kernel-event record seq, n >=
+	 * 1 of them in ascending order: the private pages of an address space
+	 * that ended, or of a range that a mapping record removed (munmap,
+	 * mmap over it, mremap, brk), when no address space holds them any
+	 * more; every page of a file at its inode-free.  A number that went
+	 * away is never given again.  Shmem pages never go away, and pages
+	 * alive at the end of the trace are not listed.  Called after the
+	 * record's other lifecycle calls, before its event call.  With this
+	 * hook NULL the merger does not collect them.
+	 */
+	int (*pages_gone)(void *priv, const uint64_t *pages, size_t n,
+			  uint64_t seq, struct kvt_error *err);
 
 	/* Required.  n >= 1 resolved references, in the trace's order. */
 	int (*refs)(void *priv, const struct kvt_ref *refs, size_t n,
