@@ -3,6 +3,7 @@
  * consumers/common.c - helpers shared by the built-in consumers.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,50 @@ int cons_error(struct kvt_error *err, int status, const char *fmt, ...)
 		va_end(ap);
 	}
 	return status;
+}
+
+int cons_grow(void **v, uint64_t *cap, uint64_t need, size_t size)
+{
+	uint64_t ncap = *cap ? *cap : 64;
+	void *nv;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2 / size)
+			return -1;
+		ncap *= 2;
+	}
+	nv = realloc(*v, ncap * size);
+	if (!nv)
+		return -1;
+	memset((char *)nv + *cap * size, 0, (ncap - *cap) * size);
+	*v = nv;
+	*cap = ncap;
+	return 0;
+}
+
+int cons_open_text(FILE **f, const char *out, struct kvt_error *err)
+{
+	*f = strcmp(out, "-") ? fopen(out, "w") : stdout;
+	if (!*f)
+		return cons_error(err, KVT_E_IO, "cannot create %s: %s", out,
+				  strerror(errno));
+	return 0;
+}
+
+int cons_close_text(FILE **f, const char *out, struct kvt_error *err)
+{
+	int st = 0;
+
+	if (fflush(*f) || ferror(*f))
+		st = cons_error(err, KVT_E_IO, "cannot write %s: %s", out,
+				strerror(errno));
+	if (*f != stdout && fclose(*f) && !st)
+		st = cons_error(err, KVT_E_IO, "cannot write %s: %s", out,
+				strerror(errno));
+	*f = NULL;
+	return st;
 }
 
 void cons_header(struct kvt_header *h, const struct kvt_consumer_args *a,

@@ -137,24 +137,6 @@ struct perfile {
 	uint64_t capjdone;
 };
 
-static int grow(void **v, uint64_t *cap, uint64_t need, size_t size)
-{
-	uint64_t ncap = *cap ? *cap : 64;
-	void *nv;
-
-	if (need <= *cap)
-		return 0;
-	while (ncap < need)
-		ncap *= 2;
-	nv = realloc(*v, ncap * size);
-	if (!nv)
-		return -1;
-	memset((char *)nv + *cap * size, 0, (ncap - *cap) * size);
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
-
 static int archive_filter_of(const char *out)
 {
 	if (cons_ends_with(out, ".tar"))
@@ -274,7 +256,7 @@ static int perfile_process_start(void *priv, const struct kvt_process_info *pi,
 	struct perfile *p = priv;
 	struct pinfo *x;
 
-	if (grow((void **)&p->procs, &p->capprocs, pi->serial + 1,
+	if (cons_grow((void **)&p->procs, &p->capprocs, pi->serial + 1,
 		 sizeof(*p->procs)))
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
 	if (pi->serial >= p->nprocs)
@@ -292,7 +274,7 @@ static int perfile_task_start(void *priv, const struct kvt_task_info *ti,
 	struct perfile *p = priv;
 	struct tinfo *x;
 
-	if (grow((void **)&p->tasks, &p->captasks, ti->serial + 1,
+	if (cons_grow((void **)&p->tasks, &p->captasks, ti->serial + 1,
 		 sizeof(*p->tasks)))
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
 	if (ti->serial >= p->ntasks)
@@ -365,7 +347,7 @@ static int spill_unit(struct perfile *p, struct unit *u, struct kvt_error *err)
 		done += (size_t)w;
 	}
 	nc = u->capchunks;
-	if (grow((void **)&u->chunks, &nc, (uint64_t)u->nchunks + 1,
+	if (cons_grow((void **)&u->chunks, &nc, (uint64_t)u->nchunks + 1,
 		 sizeof(*u->chunks)))
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
 	u->capchunks = (uint32_t)nc;
@@ -397,7 +379,7 @@ static int64_t new_unit(struct perfile *p, const struct kvt_ref *r,
 {
 	struct unit *u;
 
-	if (grow((void **)&p->units, &p->capunits, p->nunits + 1,
+	if (cons_grow((void **)&p->units, &p->capunits, p->nunits + 1,
 		 sizeof(*p->units))) {
 		cons_error(err, KVT_E_NOMEM, "out of memory");
 		return -1;
@@ -655,7 +637,7 @@ static int hand_over(struct perfile *p, int64_t ui, struct kvt_error *err)
 	 * the buffer budget. */
 	while (p->jq_head && p->jq_bytes > p->budget && !p->bg_status)
 		pthread_cond_wait(&p->cv_done, &p->mu);
-	if (grow((void **)&p->jdone, &p->capjdone, u->job_no + 1, 1)) {
+	if (cons_grow((void **)&p->jdone, &p->capjdone, u->job_no + 1, 1)) {
 		pthread_mutex_unlock(&p->mu);
 		free(j->u.buf);
 		free(j->u.chunks);

@@ -24,7 +24,6 @@
  * interface does not say when), as canonical numbers are never given
  * twice.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -96,25 +95,16 @@ static void fen_add(uint32_t *fen, uint32_t cap, uint32_t i, uint32_t v)
 		fen[i] += v;
 }
 
-/* Make by_page reach page. */
+/* Make by_page reach page (canonical numbers are dense, from 0). */
 static int grow_by_page(struct reuse *r, uint64_t page, struct kvt_error *err)
 {
-	uint64_t n = r->nby_page ? r->nby_page : 4096;
-	uint32_t *nl;
-
-	while (n <= page) {
-		if (n > UINT64_MAX / 2 / sizeof(*nl))
-			return cons_error(err, KVT_E_NOMEM,
-					  "canonical page %" PRIu64
-					  " is out of reach", page);
-		n *= 2;
-	}
-	nl = realloc(r->by_page, n * sizeof(*nl));
-	if (!nl)
+	if (page >= UINT32_MAX * 4ULL)
+		return cons_error(err, KVT_E_NOMEM,
+				  "canonical page %" PRIu64 " is out of reach",
+				  page);
+	if (cons_grow((void **)&r->by_page, &r->nby_page, page + 1,
+		      sizeof(*r->by_page)))
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
-	memset(nl + r->nby_page, 0, (n - r->nby_page) * sizeof(*nl));
-	r->by_page = nl;
-	r->nby_page = n;
 	return 0;
 }
 
@@ -208,19 +198,9 @@ static void stack_free(struct stack *s)
 
 static int count(struct reuse *r, uint64_t d, struct kvt_error *err)
 {
-	if (d >= r->nhist) {
-		uint64_t n = r->nhist ? r->nhist : 1024;
-		uint64_t *nh;
-
-		while (n <= d)
-			n *= 2;
-		nh = realloc(r->hist, n * sizeof(*nh));
-		if (!nh)
-			return cons_error(err, KVT_E_NOMEM, "out of memory");
-		memset(nh + r->nhist, 0, (n - r->nhist) * sizeof(*nh));
-		r->hist = nh;
-		r->nhist = n;
-	}
+	if (d >= r->nhist &&
+	    cons_grow((void **)&r->hist, &r->nhist, d + 1, sizeof(*r->hist)))
+		return cons_error(err, KVT_E_NOMEM, "out of memory");
 	r->hist[d]++;
 	return 0;
 }
@@ -292,11 +272,7 @@ static int reuse_init(void **priv, const struct kvt_consumer_args *a,
 	r->out = strdup(a->out);
 	if (!r->out)
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
-	r->f = strcmp(a->out, "-") ? fopen(a->out, "w") : stdout;
-	if (!r->f)
-		return cons_error(err, KVT_E_IO, "cannot create %s: %s",
-				  a->out, strerror(errno));
-	return 0;
+	return cons_open_text(&r->f, a->out, err);
 }
 
 static int reuse_process_start(void *priv, const struct kvt_process_info *pi,
@@ -306,19 +282,9 @@ static int reuse_process_start(void *priv, const struct kvt_process_info *pi,
 
 	if (!r->per_process)
 		return 0;
-	if (pi->serial >= r->nprocs) {
-		uint64_t n = r->nprocs ? r->nprocs * 2 : 64;
-		struct stack **np;
-
-		while (n <= pi->serial)
-			n *= 2;
-		np = realloc(r->procs, n * sizeof(*np));
-		if (!np)
-			return cons_error(err, KVT_E_NOMEM, "out of memory");
-		memset(np + r->nprocs, 0, (n - r->nprocs) * sizeof(*np));
-		r->procs = np;
-		r->nprocs = n;
-	}
+	if (cons_grow((void **)&r->procs, &r->nprocs, pi->serial + 1,
+		      sizeof(*r->procs)))
+		return cons_error(err, KVT_E_NOMEM, "out of memory");
 	r->procs[pi->serial] = calloc(1, sizeof(struct stack));
 	if (!r->procs[pi->serial])
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
@@ -423,7 +389,6 @@ static int reuse_finish(void *priv, const struct kvt_merge_summary *sum,
 {
 	struct reuse *r = priv;
 	uint64_t d, faults = r->refs;
-	int st = 0;
 
 	(void)sum;
 	/* lru-faults: those of an LRU memory of `distance` pages (each
@@ -438,14 +403,7 @@ static int reuse_finish(void *priv, const struct kvt_merge_summary *sum,
 		faults -= r->hist[d];
 	}
 	fprintf(r->f, "cold\t%" PRIu64 "\t%" PRIu64 "\n", r->cold, faults);
-	if (fflush(r->f) || ferror(r->f))
-		st = cons_error(err, KVT_E_IO, "cannot write %s: %s", r->out,
-				strerror(errno));
-	if (r->f != stdout && fclose(r->f) && !st)
-		st = cons_error(err, KVT_E_IO, "cannot write %s: %s", r->out,
-				strerror(errno));
-	r->f = NULL;
-	return st;
+	return cons_close_text(&r->f, r->out, err);
 }
 
 static void reuse_report(void *priv, FILE *out)

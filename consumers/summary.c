@@ -7,7 +7,6 @@
  * the references that found their page unmapped, and its first exec.
  * Memory grows with the number of processes only.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,11 +41,7 @@ static int summary_init(void **priv, const struct kvt_consumer_args *a,
 	s->out = strdup(a->out);
 	if (!s->out)
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
-	s->f = strcmp(a->out, "-") ? fopen(a->out, "w") : stdout;
-	if (!s->f)
-		return cons_error(err, KVT_E_IO, "cannot create %s: %s",
-				  a->out, strerror(errno));
-	return 0;
+	return cons_open_text(&s->f, a->out, err);
 }
 
 static int summary_process_start(void *priv, const struct kvt_process_info *pi,
@@ -54,19 +49,8 @@ static int summary_process_start(void *priv, const struct kvt_process_info *pi,
 {
 	struct summary *s = priv;
 
-	if (pi->serial >= s->cap) {
-		uint64_t ncap = s->cap ? s->cap * 2 : 64;
-		struct sproc *np;
-
-		while (ncap <= pi->serial)
-			ncap *= 2;
-		np = realloc(s->p, ncap * sizeof(*np));
-		if (!np)
-			return cons_error(err, KVT_E_NOMEM, "out of memory");
-		memset(np + s->cap, 0, (ncap - s->cap) * sizeof(*np));
-		s->p = np;
-		s->cap = ncap;
-	}
+	if (cons_grow((void **)&s->p, &s->cap, pi->serial + 1, sizeof(*s->p)))
+		return cons_error(err, KVT_E_NOMEM, "out of memory");
 	if (pi->serial >= s->n)
 		s->n = pi->serial + 1;
 	s->p[pi->serial].tgid = pi->tgid;
@@ -116,7 +100,6 @@ static int summary_finish(void *priv, const struct kvt_merge_summary *sum,
 	struct summary *s = priv;
 	uint64_t *ord = calloc(s->seen + 1, sizeof(*ord)), i;
 	char name[48];
-	int st = 0;
 
 	(void)sum;
 	if (!ord)
@@ -137,14 +120,7 @@ static int summary_finish(void *priv, const struct kvt_merge_summary *sum,
 			p->exec ? p->exec : "-");
 	}
 	free(ord);
-	if (fflush(s->f) || ferror(s->f))
-		st = cons_error(err, KVT_E_IO, "cannot write %s: %s", s->out,
-				strerror(errno));
-	if (s->f != stdout && fclose(s->f) && !st)
-		st = cons_error(err, KVT_E_IO, "cannot write %s: %s", s->out,
-				strerror(errno));
-	s->f = NULL;
-	return st;
+	return cons_close_text(&s->f, s->out, err);
 }
 
 static void summary_cleanup(void *priv)
