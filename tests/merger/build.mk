@@ -63,6 +63,6 @@ check-merger-reuse:
 	  $(MERGER_TEST_DIR)/gone-dump.so >/dev/null
 	@tests/lib/run-test build/test-results merger/reuse \
 	  bash tests/merger/reuse.sh $(SANBIN) \
-	  $(MERGER_TEST_DIR)/gone-dump.so tests/data
+	  $(MERGER_TEST_DIR)/gone-dump.so tests/data $(SCENARIO_DIRS)
 
 CHECKS += check-merger

@@ -41,7 +41,7 @@ $1 == "G" {
 }
 END {
 	print "distance\treferences\tlru-faults"
-	f = refs
+	f = refs + 0
 	for (d = 0; d <= max; d++)
 		if (h[d]) {
 			print d "\t" h[d] "\t" f

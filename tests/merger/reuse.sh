@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# reuse.sh BINDIR DUMP_SO DATA_DIR (tests/data: reuse.kvt, gone.kvt,
-# fork-cow.kvt, threads.kvt, remap.kvt)
+# reuse.sh BINDIR DUMP_SO DATA_DIR [SCENARIO_DIR...] (tests/data: reuse.kvt,
+# gone.kvt, fork-cow.kvt, threads.kvt, remap.kvt)
 # The reuse consumer and the pages_gone hook it relies on:
 # - gone.kvt: the hand-derived pages_gone calls, through the gone-dump test
 #   consumer (DUMP_SO);
@@ -9,9 +9,13 @@
 # - the tables a plain LRU list gives (reuse-brute.awk, from gone-dump's
 #   lines) on the fixtures and on kvt-gen traces whose pages outnumber the
 #   first tree, so that its times are renumbered, for every option;
+# - every scenario of the SCENARIO_DIRs: the same, and pages_gone's rules
+#   (a page ends once, after a reference to it, and no reference names it
+#   after);
 # - an unknown option value, an OUT that cannot be written.
 set -u
 bin=$1 dump=$2 data=$3
+shift 3
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -76,6 +80,19 @@ against_list() {	# NAME K R
 for s in reuse gone fork-cow threads remap; do
 	"$bin/kvt-as" "$data/$s.kvt" "$tmp/k" "$tmp/r" || exit 1
 	against_list "$s" "$tmp/k" "$tmp/r"
+done
+for dir in "$@"; do
+	for sc in "$dir"/*.kvt; do
+		[ -e "$sc" ] || continue
+		name=${sc##*/}
+		"$bin/kvt-as" "$sc" "$tmp/k" "$tmp/r" 2>/dev/null ||
+			{ fail "$sc: kvt-as: exit $?"; continue; }
+		against_list "$name" "$tmp/k" "$tmp/r"
+		awk '$1 == "G" { if (!(($2) in seen) || ($2) in gone) exit 1
+				 gone[$2] = 1; next }
+		     { if (($2) in gone) exit 1; seen[$2] = 1 }' "$tmp/dump" ||
+			fail "$name: a page ends twice, unseen, or is named after"
+	done
 done
 for seed in 1 2 3; do
 	"$bin/kvt-gen" --seed $seed --refs 20000 --procs 6 --fresh 5 \
