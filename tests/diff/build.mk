@@ -27,8 +27,9 @@ check-diff-oracle:
 	@tests/lib/run-test build/test-results lib/scenario-set \
 	  bash tests/lib/scenario-set.sh $(SANBIN)
 
-check-diff:
+check-diff: $(GONE_DUMP_SO)
 	@tests/lib/run-test build/test-results diff/random \
-	  env DIFF_BIN=$(BIN) DIFF_SANBIN=$(SANBIN) tests/diff/run-diff
+	  env DIFF_BIN=$(BIN) DIFF_SANBIN=$(SANBIN) \
+	  DIFF_GONE_SO=$(GONE_DUMP_SO) tests/diff/run-diff
 
 CHECKS += check-diff-oracle check-diff

@@ -6,6 +6,12 @@ CONSUMERS="basic basic-named per-process per-thread"
 # "-o buffer=1K" on some seeds, so that their references spill to disk).
 PERFILE_OPTS=
 
+# The gone-dump test consumer (tests/merger/gone-dump.c, built as
+# build/tests/gone-dump.so): when set, every merge also runs it, and its
+# pages_gone lines (MERGEDIR/m/gone.txt) must equal the oracle's gone.txt;
+# empty: gone.txt is not compared.
+GONE_SO=${DIFF_GONE_SO:-}
+
 # The 15 summary lines every merge prints (SEMANTICS.md, lead's order).
 SUMMARY_NAMES='references|vm-reads|vm-writes|fs-reads|fs-writes|processes|tasks|canonical-pages|anon-pages|file-pages|cow-copies|unmapped|implicit-tasks|lost-kernel-events|lost-references'
 
@@ -48,6 +54,17 @@ merge_one() {
 			return 1
 		fi
 	done
+	if [ -n "$GONE_SO" ]; then
+		"$bin/run-merger" --threads 1 -q "$GONE_SO" auto "$out/r.kvt" \
+			"$out/k.kvt" "$out/gone-dump.txt" 2>"$out/gone.err"
+		st=$?
+		if [ $st -ne 0 ]; then
+			echo "run-merger $GONE_SO exits $st: $(head -n 3 \
+				"$out/gone.err")"
+			return 1
+		fi
+		grep '^G ' "$out/gone-dump.txt" >"$out/m/gone.txt"
+	fi
 	return $rc
 }
 
@@ -55,8 +72,11 @@ merge_one() {
 # MERGEDIR is merge_one's OUTDIR.  Prints the first difference and returns
 # 1 if the merger's outputs or summaries differ from the oracle's.
 compare() {
-	local o=$1 m=$2 c miss
-	if ! diff -r -x summary.txt -x dump.txt "$o" "$m/m" >"$m/diff.txt" 2>&1; then
+	local o=$1 m=$2 c miss x=
+	[ -n "$GONE_SO" ] || x="-x gone.txt"
+	# shellcheck disable=SC2086
+	if ! diff -r -x summary.txt -x dump.txt $x "$o" "$m/m" \
+	    >"$m/diff.txt" 2>&1; then
 		echo "outputs differ (first lines of diff -r ORACLE MERGER):"
 		head -n 6 "$m/diff.txt" | sed 's/^/  /'
 		return 1

@@ -10,7 +10,10 @@
  * Reads a trace in the text form (through libkvt's kvt_text_parse) and
  * writes into OUTDIR what "run-merger --text" writes for each consumer:
  * basic.txt, basic-named.txt, per-process/, per-thread/, and summary.txt
- * (the summary lines, in the order the lead fixed).
+ * (the summary lines, in the order the lead fixed); and gone.txt, the
+ * pages each record ends ("G PAGE LINE", by record, then page), as the
+ * consumer interface's pages_gone gives them (tests/merger/gone-dump.c
+ * prints them so).
  *
  * Simple over fast: every mapped virtual page of an address space is one
  * slot in a plain array, found by a linear scan; pages are numbered in a
@@ -156,6 +159,8 @@ struct state {
 	size_t ntfiles, captfiles;
 	struct summary sum;
 	int rectype;		/* the type of the record being applied */
+	struct gone { long page; unsigned long line; } *gone;
+	size_t ngone, capgone;	/* pages that went away, and where */
 };
 
 static void *xrealloc(void *p, size_t n)
@@ -199,14 +204,28 @@ static uint64_t file_gen(struct state *s, uint64_t dev, uint64_t ino)
 	return 0;
 }
 
+/* Page n goes away at the record being applied. */
+static void page_gone(struct state *s, long n)
+{
+	GROW(s->gone, s->ngone, s->capgone);
+	s->gone[s->ngone++] = (struct gone){ n, s->lineno };
+}
+
 static void inode_free(struct state *s, uint64_t dev, uint64_t ino)
 {
+	uint64_t gen = file_gen(s, dev, ino);
+
 	for (size_t i = 0; i < s->npages; i++)
 		if (s->pages[i].kind == P_FILE && s->pages[i].dev == dev &&
 		    s->pages[i].ino == ino) {
 			cov.inode_free_seen++;
 			break;
 		}
+	/* the pages of the file as it was end with it */
+	for (size_t i = 0; i < s->npages; i++)
+		if (s->pages[i].kind == P_FILE && s->pages[i].dev == dev &&
+		    s->pages[i].ino == ino && s->pages[i].gen == gen)
+			page_gone(s, (long)i);
 	for (size_t i = 0; i < s->nfgens; i++) {
 		if (s->fgens[i].dev == dev && s->fgens[i].ino == ino) {
 			s->fgens[i].gen++;
@@ -268,8 +287,8 @@ static long new_private(struct state *s)
 
 static void drop_priv(struct state *s, long priv)
 {
-	if (priv >= 0)
-		s->pages[priv].holders--;
+	if (priv >= 0 && --s->pages[priv].holders == 0)
+		page_gone(s, priv);
 }
 
 /* ---- address spaces ------------------------------------------------- */
@@ -1016,6 +1035,17 @@ fail:
 	return -1;
 }
 
+static int write_gone(struct state *s, const char *dir)
+{
+	FILE *f = open_out(dir, "gone.txt");
+
+	if (!f)
+		return -1;
+	for (size_t i = 0; i < s->ngone; i++)
+		fprintf(f, "G %ld %lu\n", s->gone[i].page, s->gone[i].line);
+	return close_out(f, dir, "gone.txt");
+}
+
 static int write_summary(struct state *s, const char *dir)
 {
 	struct summary *m = &s->sum;
@@ -1060,12 +1090,22 @@ static void state_free(struct state *s)
 	free(s->refs);
 	free(s->pfiles);
 	free(s->tfiles);
+	free(s->gone);
+}
+
+static int cmp_gone(const void *a, const void *b)
+{
+	long x = ((const struct gone *)a)->page;
+	long y = ((const struct gone *)b)->page;
+
+	return x < y ? -1 : x > y;
 }
 
 /* Runs one scenario; returns an exit status. */
 static int run(const char *in, const char *out)
 {
 	struct state s = { 0 };
+	size_t first_gone;
 	struct kvt_rec r;
 	struct kvt_error err;
 	char *line = NULL, *strbuf = NULL;
@@ -1092,7 +1132,13 @@ static int run(const char *in, const char *out)
 		if (rc == 0)
 			continue;
 		s.rectype = r.type;
-		if (apply(&s, &r)) {
+		first_gone = s.ngone;
+		rc = apply(&s, &r);
+		/* a record's pages, in ascending order */
+		if (s.ngone > first_gone)
+			qsort(s.gone + first_gone, s.ngone - first_gone,
+			      sizeof(*s.gone), cmp_gone);
+		if (rc) {
 			st = s.too_large ? 4 : 1;
 			break;
 		}
@@ -1106,7 +1152,8 @@ static int run(const char *in, const char *out)
 	free(strbuf);
 	if (!st && (make_dir(out) || write_basic(&s, out, 0) ||
 		    write_basic(&s, out, 1) || write_per_process(&s, out) ||
-		    write_per_thread(&s, out) || write_summary(&s, out)))
+		    write_per_thread(&s, out) || write_gone(&s, out) ||
+		    write_summary(&s, out)))
 		st = 3;
 	state_free(&s);
 	return st;

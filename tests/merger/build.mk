@@ -51,18 +51,11 @@ check-merger-plugin:
 	@tests/lib/run-test build/test-results merger/plugin \
 	  bash tests/merger/plugin.sh "$(MAKE)" tests/data
 
-# a test consumer, loaded by path: references and pages_gone calls in order
-$(BUILD)/tests/merger/gone-dump.so: tests/merger/gone-dump.c \
-		consumers/include/kvt/consumer.h
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -shared $(ALL_LDFLAGS) -o $@ $<
-
-check-merger-reuse:
+check-merger-reuse: $(GONE_DUMP_SO)
 	@$(MAKE) --no-print-directory SAN=1 $(SANBIN)/run-merger \
-	  $(SANBIN)/kvt-as $(SANBIN)/kvt-gen \
-	  $(MERGER_TEST_DIR)/gone-dump.so >/dev/null
+	  $(SANBIN)/kvt-as $(SANBIN)/kvt-gen >/dev/null
 	@tests/lib/run-test build/test-results merger/reuse \
-	  bash tests/merger/reuse.sh $(SANBIN) \
-	  $(MERGER_TEST_DIR)/gone-dump.so tests/data $(SCENARIO_DIRS)
+	  bash tests/merger/reuse.sh $(SANBIN) $(GONE_DUMP_SO) tests/data \
+	  $(SCENARIO_DIRS)
 
 CHECKS += check-merger
