@@ -19,10 +19,10 @@
  * tree over times; the distance is the number of marks after it.  When the
  * times run out, they are renumbered in order (the tree is rebuilt at twice
  * the marks), so a reference costs O(log pages) and memory grows with the
- * pages referenced (scope=process: of the live processes), never with the
- * number of references.  Pages stay in the stack after they go away (the
- * interface does not say when), as canonical numbers are never given
- * twice.
+ * pages alive (scope=process: of the live processes), never with the
+ * number of references.  A page that goes away (pages_gone) leaves the
+ * stacks that hold it (gone=drop, the default); with gone=keep it stays and
+ * only sinks, as canonical numbers are never given twice.
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -216,6 +216,8 @@ static int reference(struct reuse *r, struct stack *s, uint64_t serial,
 		return count(r, 0, err);
 	s->any = true;
 	s->top = page;
+	/* the first tree, at the first reference (a process that makes
+	 * none costs no tree) */
 	if (!s->cap && renumber(r, s, err))
 		return err->status;
 	t = get_time(r, s, page);
