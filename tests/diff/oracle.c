@@ -214,18 +214,18 @@ static void page_gone(struct state *s, long n)
 static void inode_free(struct state *s, uint64_t dev, uint64_t ino)
 {
 	uint64_t gen = file_gen(s, dev, ino);
+	int seen = 0;
 
-	for (size_t i = 0; i < s->npages; i++)
-		if (s->pages[i].kind == P_FILE && s->pages[i].dev == dev &&
-		    s->pages[i].ino == ino) {
-			cov.inode_free_seen++;
-			break;
-		}
 	/* the pages of the file as it was end with it */
-	for (size_t i = 0; i < s->npages; i++)
-		if (s->pages[i].kind == P_FILE && s->pages[i].dev == dev &&
-		    s->pages[i].ino == ino && s->pages[i].gen == gen)
+	for (size_t i = 0; i < s->npages; i++) {
+		if (s->pages[i].kind != P_FILE || s->pages[i].dev != dev ||
+		    s->pages[i].ino != ino)
+			continue;
+		seen = 1;
+		if (s->pages[i].gen == gen)
 			page_gone(s, (long)i);
+	}
+	cov.inode_free_seen += seen;
 	for (size_t i = 0; i < s->nfgens; i++) {
 		if (s->fgens[i].dev == dev && s->fgens[i].ino == ino) {
 			s->fgens[i].gen++;
