@@ -651,21 +651,6 @@ static int vs_reserve(struct vmaset *s, size_t n)
 	return 0;
 }
 
-/* First mapping whose end is above vpn. */
-static size_t vs_first_after(const struct vmaset *s, uint64_t vpn)
-{
-	size_t lo = 0, hi = s->n, mid;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (s->v[mid].end <= vpn)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 int vs_remove(struct vmaset *s, uint64_t lo, uint64_t hi)
 {
 	struct vma piece[2];

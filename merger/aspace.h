@@ -300,10 +300,24 @@ struct vmaset {
 
 void vs_init(struct vmaset *s);
 void vs_free(struct vmaset *s);
+/* The index of the first mapping that ends after vpn (s->n if none). */
+static inline size_t vs_first_after(const struct vmaset *s, uint64_t vpn)
+{
+	size_t lo = 0, hi = s->n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (s->v[mid].end <= vpn)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
 /* The mapping holding vpn, or NULL. */
 static inline struct vma *vs_find(struct vmaset *s, uint64_t vpn)
 {
-	size_t lo, hi, mid, c;
+	size_t lo, c;
 
 	if (s->last < s->n && s->v[s->last].start <= vpn &&
 	    vpn < s->v[s->last].end)
@@ -313,15 +327,7 @@ static inline struct vma *vs_find(struct vmaset *s, uint64_t vpn)
 		s->last = c;
 		return &s->v[c];
 	}
-	lo = 0;
-	hi = s->n;
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (s->v[mid].end <= vpn)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	lo = vs_first_after(s, vpn);
 	if (lo < s->n && s->v[lo].start <= vpn) {
 		s->last = lo;
 		s->hc[(vpn >> VS_CACHE_SHIFT) & (VS_CACHE - 1)] = (uint32_t)lo;
