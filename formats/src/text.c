@@ -336,12 +336,29 @@ struct pctx {
 __attribute__((format(printf, 2, 3)))
 static int perr(struct pctx *c, const char *fmt, ...)
 {
-	char msg[400];
+	static const char dig[] = "0123456789abcdef";
+	char raw[400], msg[400];
+	size_t i, n = 0;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* the words of the line it echoes, printable: a control byte (a
+	 * carriage return) or a non-ASCII one (a byte-order mark) as \xHH */
+	for (i = 0; raw[i] && n + 5 < sizeof(msg); i++) {
+		unsigned char ch = (unsigned char)raw[i];
+
+		if (ch >= 0x20 && ch < 0x7f) {
+			msg[n++] = (char)ch;
+		} else {
+			msg[n++] = '\\';
+			msg[n++] = 'x';
+			msg[n++] = dig[ch >> 4];
+			msg[n++] = dig[ch & 15];
+		}
+	}
+	msg[n] = 0;
 	if (c->event)
 		return kvt_err(c->err, KVT_E_PARSE, "%s:%lu: %s: %s", c->file,
 			       c->line, c->event, msg);
@@ -449,11 +466,21 @@ static int split(struct pctx *c, const char *s, size_t *sused,
 					    h2 == 0xd)) {
 					ch = (char)(h1 << 4 | h2);
 					s += 4;
+				} else if (!s[1] || s[1] == '\n' ||
+					   (s[1] == '\r' &&
+					    (!s[2] || s[2] == '\n'))) {
+					return perr(c, "unterminated quoted value of %.*s (a '\\' at the end of the line)",
+						    (int)w->klen, w->key);
+				} else if ((unsigned char)s[1] < 0x20 ||
+					   (unsigned char)s[1] >= 0x7f) {
+					return perr(c,
+						    "unknown escape '\\' followed by byte 0x%02x in the value of %.*s (only \\\" and \\\\)",
+						    (unsigned char)s[1],
+						    (int)w->klen, w->key);
 				} else {
 					return perr(c,
 						    "unknown escape '\\%c' in the value of %.*s (only \\\" and \\\\)",
-						    s[1] ? s[1] : ' ',
-						    (int)w->klen, w->key);
+						    s[1], (int)w->klen, w->key);
 				}
 			} else {
 				s++;

@@ -8,8 +8,11 @@
  *
  * On any error nothing is written: the streams go to temporary files beside
  * KTRACE and RTRACE that are renamed over them only when the whole input
- * was read (with "-" as an output, the whole input is parsed into memory
- * before anything is written instead).  The sequence number of a record is
+ * was read (with "-" or an existing file that is not a regular file, such
+ * as /dev/null or a FIFO, as an output, that output is written in place and
+ * the whole input is parsed into memory before anything is written
+ * instead).  KTRACE and RTRACE must not name one regular file.  The
+ * sequence number of a record is
  * its line number.  Exit status: 0 ok, 1 invalid input, 2 usage, 3 I/O
  * error (formats/README.md).
  */
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <kvt/kvt.h>
@@ -85,6 +89,32 @@ static int keep(struct recs *rs, const struct kvt_rec *r)
 	return 0;
 }
 
+/*
+ * Whether an output is written in place rather than through a temporary
+ * file renamed over it: standard output, or an existing file that is not a
+ * regular file (/dev/null, a FIFO), which a rename would replace.
+ */
+static bool direct(const char *path)
+{
+	struct stat st;
+
+	return !strcmp(path, "-") || (!stat(path, &st) && !S_ISREG(st.st_mode));
+}
+
+/* Whether two outputs renamed into place name one file (the second would
+ * overwrite the first): the same name, or two names of one existing file. */
+static bool same_output(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (direct(a) || direct(b))
+		return false;
+	if (!strcmp(a, b))
+		return true;
+	return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
 struct out {
 	const char *path;	/* as given */
 	char *tmp;		/* what is written, renamed at the end */
@@ -95,7 +125,7 @@ static int out_open(struct out *o, const char *path, const struct kvt_header *h,
 		    const struct kvt_writer_opts *wo, struct kvt_error *err)
 {
 	o->path = path;
-	if (strcmp(path, "-")) {
+	if (!direct(path)) {
 		if (asprintf(&o->tmp, "%s.kvt-as-%ld", path,
 			     (long)getpid()) < 0) {
 			o->tmp = NULL;
@@ -211,8 +241,13 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	in = argv[optind];
-	buffered = !strcmp(argv[optind + 1], "-") ||
-		   !strcmp(argv[optind + 2], "-");
+	if (same_output(argv[optind + 1], argv[optind + 2])) {
+		fprintf(stderr,
+			"kvt-as: KTRACE and RTRACE are the same file '%s' (usage: kvt-as --help)\n",
+			argv[optind + 1]);
+		return EXIT_USAGE;
+	}
+	buffered = direct(argv[optind + 1]) || direct(argv[optind + 2]);
 
 	f = strcmp(in, "-") ? fopen(in, "r") : stdin;
 	if (!f) {

@@ -92,12 +92,17 @@ static void put_rec(const struct kvt_rec *r, int named)
 		flush_out();
 		tmp = malloc((size_t)n + 1);
 		if (!tmp) {
+			fprintf(stderr, "kvt-dump: out of memory\n");
 			out_failed = true;
 			return;
 		}
 		kvt_text_snprint(tmp, (size_t)n + 1, r, named);
-		fwrite(tmp, 1, (size_t)n, stdout);
-		fflush(stdout);
+		if (fwrite(tmp, 1, (size_t)n, stdout) != (size_t)n ||
+		    fflush(stdout)) {
+			fprintf(stderr, "kvt-dump: standard output: %s\n",
+				strerror(errno));
+			out_failed = true;
+		}
 		free(tmp);
 		return;
 	}

@@ -53,6 +53,53 @@ printf 'clone parent=1 child=2 flags=-\nmmap tid=2 addr=0x1001 len=0x1000 prot=r
 expect 1 "bad2.kvt:2: mmap: addr=0x1001 is not a multiple of the page size" "$bin/kvt-as" "$tmp/bad2.kvt" "$tmp/k" "$tmp/r"
 expect 3 "cannot create" "$bin/kvt-as" "$ok" "$tmp/k" "$tmp/nodir/r"
 [ -e "$tmp/k" ] && { echo "FAIL: kvt-as left a partial KTRACE behind"; fail=1; }
+# a NUL byte; a '\' that ends a quoted value's line, and an unknown escape
+# of a control byte: one line on stderr each (the byte is not echoed)
+printf 'exit tid=1\nexit tid=1\0 x\n' >"$tmp/nul.kvt"
+expect 1 "nul.kvt:2: NUL byte in the line" "$bin/kvt-as" "$tmp/nul.kvt" "$tmp/k" "$tmp/r"
+printf 'exit tid=1\nmark text="abc\\\nexit tid=1\n' >"$tmp/bs.kvt"
+expect 1 "bs.kvt:2: unterminated quoted value of text" "$bin/kvt-as" "$tmp/bs.kvt" "$tmp/k" "$tmp/r"
+printf 'mark text="abc\\\r\n' >"$tmp/bscr.kvt"
+expect 1 "bscr.kvt:1: unterminated quoted value of text" "$bin/kvt-as" "$tmp/bscr.kvt" "$tmp/k" "$tmp/r"
+printf 'mark text="a\\\tb"\n' >"$tmp/esc.kvt"
+expect 1 "esc.kvt:1: unknown escape .* byte 0x09 in the value of text" "$bin/kvt-as" "$tmp/esc.kvt" "$tmp/k" "$tmp/r"
+# a byte-order mark or a carriage return inside a line: named, not echoed
+printf '\xef\xbb\xbfclone parent=1 child=2 flags=-\n' >"$tmp/bom.kvt"
+expect 1 "bom.kvt:1: unknown event '\\\\xef\\\\xbb\\\\xbfclone'" "$bin/kvt-as" "$tmp/bom.kvt" "$tmp/k" "$tmp/r"
+printf 'exit tid=1\r # c\r\n' >"$tmp/cr.kvt"
+expect 1 "cr.kvt:1: exit: tid: malformed number '1\\\\x0d'" "$bin/kvt-as" "$tmp/cr.kvt" "$tmp/k" "$tmp/r"
+[ -e "$tmp/k" ] || [ -e "$tmp/r" ] && { echo "FAIL: kvt-as left output after a parse error"; fail=1; }
+# CRLF line endings, no newline at the end, an empty file, comments only
+printf 'clone parent=1 child=2 flags=- # c\r\n\r\n# x\r\nread tid=2 addr=0x10 ts=1\r\nexit tid=2' >"$tmp/crlf.kvt"
+printf 'clone parent=1 child=2 flags=-\nread tid=2 addr=0x10 ts=1\nexit tid=2\n' >"$tmp/crlf.want"
+"$bin/kvt-as" "$tmp/crlf.kvt" "$tmp/k" "$tmp/r" && "$bin/kvt-dump" "$tmp/k" "$tmp/r" |
+	cmp -s - "$tmp/crlf.want" || { echo "FAIL: CRLF, no final newline"; fail=1; }
+for text in '' '# only a comment\n\n \t\n'; do
+	printf "$text" >"$tmp/empty.kvt"
+	"$bin/kvt-as" "$tmp/empty.kvt" "$tmp/k" "$tmp/r" &&
+		[ -z "$("$bin/kvt-dump" "$tmp/k" "$tmp/r")" ] ||
+		{ echo "FAIL: an input without records: want two empty streams"; fail=1; }
+done
+rm -f "$tmp/k" "$tmp/r"
+# KTRACE and RTRACE one file: a usage error, nothing written
+expect 2 "KTRACE and RTRACE are the same file" "$bin/kvt-as" "$ok" "$tmp/same" "$tmp/same"
+[ -e "$tmp/same" ] && { echo "FAIL: kvt-as wrote one file as both streams"; fail=1; }
+: >"$tmp/same"
+ln "$tmp/same" "$tmp/same2"
+expect 2 "KTRACE and RTRACE are the same file" "$bin/kvt-as" "$ok" "$tmp/same" "$tmp/same2"
+# an output that is not a regular file (/dev/null, a FIFO) is written in
+# place, not replaced by a renamed temporary file (FIFOs here: a regression
+# must not replace the machine's /dev/null)
+mkfifo "$tmp/fifo" "$tmp/fifo2"
+expect 1 "bad.kvt:$n: read: unknown key colour=" timeout 20 "$bin/kvt-as" "$tmp/bad.kvt" "$tmp/fifo" "$tmp/fifo2"
+timeout 20 cat "$tmp/fifo" >"$tmp/fifo.out" &
+expect 0 "" timeout 20 "$bin/kvt-as" "$ok" "$tmp/fifo" "$tmp/r"
+wait
+[ -p "$tmp/fifo" ] || { echo "FAIL: kvt-as replaced a FIFO"; fail=1; }
+"$bin/kvt-as" "$ok" "$tmp/k" "$tmp/r" && "$bin/kvt-dump" "$tmp/k" >"$tmp/want.k" &&
+	"$bin/kvt-dump" "$tmp/fifo.out" | cmp -s - "$tmp/want.k" ||
+	{ echo "FAIL: KTRACE through a FIFO reads differently"; fail=1; }
+rm -f "$tmp/k" "$tmp/r"
 
 # a good pair, a second recording, a truncated copy, garbage
 "$bin/kvt-as" "$ok" "$tmp/k" "$tmp/r" || { echo "FAIL: kvt-as $ok"; fail=1; }
@@ -113,4 +160,10 @@ done
 "$bin/kvt-dump" "$tmp/k3" "$tmp/r3" >/dev/full 2>"$tmp/stderr"
 st=$?
 [ $st -eq 3 ] || { echo "FAIL: writing to /dev/full exited $st, want 3"; fail=1; }
+# ... also for a record longer than the output buffer, printed on its own
+{ printf 'mark text='; head -c 1048576 /dev/zero | tr '\0' a; echo; } >"$tmp/longmark.kvt"
+"$bin/kvt-as" "$tmp/longmark.kvt" "$tmp/k4" "$tmp/r4" || { echo "FAIL: kvt-as of a long mark"; fail=1; }
+expect 3 "standard output" sh -c '"$1" "$2" "$3" >/dev/full' sh "$bin/kvt-dump" "$tmp/k4" "$tmp/r4"
+[ "$("$bin/kvt-dump" "$tmp/k4" "$tmp/r4" | wc -c)" -eq 1048587 ] ||
+	{ echo "FAIL: a long mark reads back differently"; fail=1; }
 exit $fail
