@@ -615,6 +615,16 @@ static int getpage(struct pctx *c, const char *key, uint64_t *out)
 	return 0;
 }
 
+/*
+ * Whether [a, a + l) passes the top of the address space.  A range may end
+ * at 2^64 exactly (the last page is a page like any other), where a + l
+ * wraps to 0.
+ */
+static bool past_top(uint64_t a, uint64_t l)
+{
+	return a + l < a && a + l != 0;
+}
+
 static int getfile(struct pctx *c, const char *key, uint64_t *dev,
 		   uint64_t *ino)
 {
@@ -688,8 +698,8 @@ static int parse_mmap(struct pctx *c, struct kvt_rec *r)
 	if (getu32(c, "tid", &r->tid) || getpage(c, "addr", &a) ||
 	    getpage(c, "len", &l) || getprot(c, &r->u.mmap.prot))
 		return KVT_E_PARSE;
-	if (a + l < a)
-		return perr(c, "addr + len overflows");
+	if (past_top(a, l))
+		return perr(c, "addr + len passes 2^64");
 	r->u.mmap.addr = a;
 	r->u.mmap.len = l;
 	w = need(c, "flags");
@@ -799,8 +809,8 @@ static int parse_event(struct pctx *c, struct kvt_rec *r)
 		    getpage(c, "addr", &r->u.munmap.addr) ||
 		    getpage(c, "len", &r->u.munmap.len))
 			return KVT_E_PARSE;
-		if (r->u.munmap.addr + r->u.munmap.len < r->u.munmap.addr)
-			return perr(c, "addr + len overflows");
+		if (past_top(r->u.munmap.addr, r->u.munmap.len))
+			return perr(c, "addr + len passes 2^64");
 		return 0;
 	}
 	if (EV("mremap")) {
@@ -811,11 +821,9 @@ static int parse_event(struct pctx *c, struct kvt_rec *r)
 		    getpage(c, "new", &r->u.mremap.new_addr) ||
 		    getpage(c, "newlen", &r->u.mremap.new_len))
 			return KVT_E_PARSE;
-		if (r->u.mremap.old_addr + r->u.mremap.old_len <
-			    r->u.mremap.old_addr ||
-		    r->u.mremap.new_addr + r->u.mremap.new_len <
-			    r->u.mremap.new_addr)
-			return perr(c, "address + length overflows");
+		if (past_top(r->u.mremap.old_addr, r->u.mremap.old_len) ||
+		    past_top(r->u.mremap.new_addr, r->u.mremap.new_len))
+			return perr(c, "address + length passes 2^64");
 		return 0;
 	}
 	if (EV("mprotect")) {
@@ -825,9 +833,8 @@ static int parse_event(struct pctx *c, struct kvt_rec *r)
 		    getpage(c, "len", &r->u.mprotect.len) ||
 		    getprot(c, &r->u.mprotect.prot))
 			return KVT_E_PARSE;
-		if (r->u.mprotect.addr + r->u.mprotect.len <
-		    r->u.mprotect.addr)
-			return perr(c, "addr + len overflows");
+		if (past_top(r->u.mprotect.addr, r->u.mprotect.len))
+			return perr(c, "addr + len passes 2^64");
 		return 0;
 	}
 	if (EV("brk")) {

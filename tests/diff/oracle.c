@@ -544,7 +544,9 @@ static void do_exit(struct state *s, uint32_t tid)
 static int page_range(struct state *s, uint64_t addr, uint64_t len,
 		      uint64_t *first, uint64_t *end)
 {
-	if (len >> PAGE_SHIFT > MAX_RANGE_PAGES || addr + len < addr) {
+	/* in pages: a range may end at 2^64 exactly (the text form rejects
+	 * one that passes it) */
+	if (len >> PAGE_SHIFT > MAX_RANGE_PAGES) {
 		fprintf(stderr,
 			"kvt-oracle: %s:%lu: range of %" PRIu64
 			" bytes at 0x%" PRIx64 " is too large for the oracle\n",
@@ -553,7 +555,7 @@ static int page_range(struct state *s, uint64_t addr, uint64_t len,
 		return -1;
 	}
 	*first = addr >> PAGE_SHIFT;
-	*end = (addr + len) >> PAGE_SHIFT;
+	*end = *first + (len >> PAGE_SHIFT);
 	return 0;
 }
 

@@ -51,6 +51,9 @@ expect 1 "bad.kvt:$n: read: unknown key colour=" "$bin/kvt-as" "$tmp/bad.kvt" "$
 [ -e "$tmp/k" ] || [ -e "$tmp/r" ] && { echo "FAIL: kvt-as left output after a parse error"; fail=1; }
 printf 'clone parent=1 child=2 flags=-\nmmap tid=2 addr=0x1001 len=0x1000 prot=rw- flags=private anon\n' >"$tmp/bad2.kvt"
 expect 1 "bad2.kvt:2: mmap: addr=0x1001 is not a multiple of the page size" "$bin/kvt-as" "$tmp/bad2.kvt" "$tmp/k" "$tmp/r"
+# a range may end at 2^64 exactly, not pass it
+printf 'munmap tid=2 addr=0xfffffffffffff000 len=0x1000\nmunmap tid=2 addr=0xfffffffffffff000 len=0x2000\n' >"$tmp/top.kvt"
+expect 1 "top.kvt:2: munmap: addr [+] len passes 2.64" "$bin/kvt-as" "$tmp/top.kvt" "$tmp/k" "$tmp/r"
 expect 3 "cannot create" "$bin/kvt-as" "$ok" "$tmp/k" "$tmp/nodir/r"
 [ -e "$tmp/k" ] && { echo "FAIL: kvt-as left a partial KTRACE behind"; fail=1; }
 # a NUL byte; a '\' that ends a quoted value's line, and an unknown escape
