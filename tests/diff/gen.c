@@ -37,6 +37,7 @@
 #define MAX_TASKS	4096
 #define VP_BASE		0x10u	/* the address range: pages 0x10 ... */
 #define VP_COUNT	24u	/* ... 0x27 */
+#define VP_TOP		(1ull << 52)	/* pages in 2^64 bytes */
 
 /* xoshiro256** seeded through splitmix64. */
 struct rng {
@@ -227,10 +228,18 @@ static uint64_t pick_vpage(struct gen *g)
 	if (chance(&g->rng, 1))
 		return 0x7fffffffffffeull + below(&g->rng, 4);
 	if (chance(&g->rng, 1))
-		return 0xffffffffff600ull + below(&g->rng, 4);
+		return chance(&g->rng, 50) ?
+			0xffffffffff600ull + below(&g->rng, 4) :
+			VP_TOP - 1 - below(&g->rng, 4);	/* the last pages */
 	if (chance(&g->rng, 3))
 		return below(&g->rng, 4);	/* page 0: a sentinel elsewhere? */
 	return VP_BASE + below(&g->rng, VP_COUNT);
+}
+
+/* len, cut so that a range at page vp ends at 2^64 at the most */
+static uint64_t fit_len(uint64_t vp, uint64_t len)
+{
+	return len / PAGE > VP_TOP - vp ? (VP_TOP - vp) * PAGE : len;
 }
 
 static uint64_t pick_len(struct gen *g, unsigned int max_pages,
@@ -410,15 +419,21 @@ static int pick_map_kind(struct gen *g)
 
 static void gen_mmap(struct gen *g)
 {
-	gen_mmap_at(g, pick_tid(g), pick_vpage(g), pick_len(g, 6, 2),
+	uint32_t tid = pick_tid(g);
+	uint64_t vp = pick_vpage(g);
+
+	gen_mmap_at(g, tid, vp, fit_len(vp, pick_len(g, 6, 2)),
 		    pick_map_kind(g));
 }
 
 static void gen_munmap(struct gen *g)
 {
+	uint32_t tid = pick_tid(g);
+	uint64_t vp = pick_vpage(g);
+
 	fprintf(g->out, "munmap tid=%" PRIu32 " addr=0x%" PRIx64
 			" len=0x%" PRIx64,
-		pick_tid(g), pick_vpage(g) * PAGE, pick_len(g, 4, 4));
+		tid, vp * PAGE, fit_len(vp, pick_len(g, 4, 4)));
 	end_line(g);
 }
 
@@ -435,10 +450,13 @@ static void gen_mremap(struct gen *g)
 		/* overlapping the old range */
 		int64_t d = (int64_t)below(&g->rng, 7) - 3;
 
-		new = (d < 0 && (uint64_t)-d > old) ? old : old + d;
+		new = (d < 0 && (uint64_t)-d > old) ||
+		      (d > 0 && old + (uint64_t)d >= VP_TOP) ? old : old + d;
 	} else {
 		new = pick_vpage(g);
 	}
+	oldlen = fit_len(old, oldlen);
+	newlen = fit_len(new, newlen);
 	fprintf(g->out, "mremap tid=%" PRIu32 " old=0x%" PRIx64
 			" oldlen=0x%" PRIx64 " new=0x%" PRIx64
 			" newlen=0x%" PRIx64,
@@ -448,9 +466,12 @@ static void gen_mremap(struct gen *g)
 
 static void gen_mprotect(struct gen *g)
 {
+	uint32_t tid = pick_tid(g);
+	uint64_t vp = pick_vpage(g);
+
 	fprintf(g->out, "mprotect tid=%" PRIu32 " addr=0x%" PRIx64
 			" len=0x%" PRIx64,
-		pick_tid(g), pick_vpage(g) * PAGE, pick_len(g, 4, 5));
+		tid, vp * PAGE, fit_len(vp, pick_len(g, 4, 5)));
 	put_prot(g);
 	end_line(g);
 }
