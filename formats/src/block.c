@@ -778,6 +778,10 @@ decode_fast(struct kvt_enc *st, const uint8_t **pp, const uint8_t *end,
 
 	if (end - p < FAST_WINDOW)
 		return 0;
+	/* seq++ must not wrap past 2^64 - 1: the general decoder rejects
+	 * the record that would */
+	if (max > UINT64_MAX - seq)
+		max = (size_t)(UINT64_MAX - seq);
 	tsmask = has & KVT_EXT_TS ? ~0ull : 0;
 	cpu = has & KVT_EXT_CPU ? st->cpu : 0;
 	/* bytes 0-7 of every record but the type: has, reserved, tid */

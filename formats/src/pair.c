@@ -142,7 +142,9 @@ ssize_t kvt_pair_next_run(struct kvt_pair *p, const struct kvt_rec **recs,
 	}
 	limit = b->done ? UINT64_MAX : b->recs[b->i].seq;
 	start = a->i;
-	for (i = a->i; i < a->n && a->recs[i].seq < limit; i++)
+	/* a's first record comes before b's (or b is done): it is in the
+	 * run even when its number is UINT64_MAX, the limit */
+	for (i = a->i + 1; i < a->n && a->recs[i].seq < limit; i++)
 		;
 	a->i = i;
 	a->last = a->recs[i - 1].seq;
