@@ -204,6 +204,10 @@ int kvt_header_check_pair(const struct kvt_header *kh, const char *kpath,
 {
 	char a[33], b[33];
 
+	if (kh->stream == KVT_SK_REFS && rh->stream == KVT_SK_KERNEL)
+		return kvt_err(err, KVT_E_KIND,
+			       "%s: expected a kernel-event stream, found a %s stream, and %s is the kernel-event stream: the two are given in the wrong order",
+			       kpath, kvt_stream_name(kh->stream), rpath);
 	if (kh->stream != KVT_SK_KERNEL)
 		return kvt_err(err, KVT_E_KIND,
 			       "%s: expected a kernel-event stream, found a %s stream",

@@ -613,6 +613,27 @@ static int slot_input(struct kvt_reader *r, struct slot *s, const uint8_t *p,
 
 #define MAX_UNIT (KVT_BLK_HDR_SIZE + (size_t)KVT_BLK_MAX_PAYLOAD)
 
+/*
+ * Whether the last bytes of p[0, avail), the rest of a raw stream after a
+ * block header that claims more, are a valid end block: then the stream
+ * was not cut short, the length field is corrupt.
+ */
+static bool end_block_at_tail(const uint8_t *p, size_t avail)
+{
+	const size_t n = KVT_BLK_HDR_SIZE + KVT_END_PAYLOAD;
+	const uint8_t *q;
+	struct kvt_blkhdr bh;
+	struct kvt_error e;
+
+	if (avail < KVT_BLK_HDR_SIZE + n)
+		return false;
+	q = p + avail - n;
+	return !kvt_blkhdr_parse(q, &bh, "", "", 0, &e) &&
+	       bh.flags & KVT_BLK_F_END &&
+	       kvt_blk_checksum(q, q + KVT_BLK_HDR_SIZE, KVT_END_PAYLOAD) ==
+		       bh.checksum;
+}
+
 /* Frame the next unit into s.  Returns an F_* value. */
 static int frame(struct kvt_reader *r, struct slot *s)
 {
@@ -642,6 +663,16 @@ static int frame(struct kvt_reader *r, struct slot *s)
 		if (win_need(r, w, need, &avail))
 			return F_ERR;
 		p = w->p + w->rd;
+		if (avail < need && end_block_at_tail(p, avail)) {
+			kvt_err(&r->ferr, KVT_E_FORMAT,
+				"%s: %s %llu: block payload length %u runs past the end block at %s %llu: a corrupt length, not a stream cut short",
+				r->path, r->where, (unsigned long long)off,
+				bh.len, r->where,
+				(unsigned long long)(off + avail -
+						     KVT_BLK_HDR_SIZE -
+						     KVT_END_PAYLOAD));
+			return F_ERR;
+		}
 		if (avail < need) {
 			trunc_block(r, off, p, avail, r->where);
 			return F_TRUNC;
@@ -840,10 +871,17 @@ static int read_header(struct kvt_reader *r)
 				       -1;
 		}
 	} else {
+		char hex[8 * 3] = "";
+		size_t i, n = 0;
+
+		/* the whole magic: a damaged raw magic may differ in any of
+		 * its 8 bytes */
+		for (i = 0; i < avail && i < 8; i++)
+			n += (size_t)snprintf(hex + n, sizeof(hex) - n,
+					      "%s%02x", i ? " " : "", p[i]);
 		return kvt_err(&r->ferr, KVT_E_FORMAT,
-			       "%s: offset 0: expected a kvmtrace stream (raw, gzip or zstd), found bytes %02x %02x %02x %02x",
-			       r->path, p[0], avail > 1 ? p[1] : 0,
-			       avail > 2 ? p[2] : 0, avail > 3 ? p[3] : 0),
+			       "%s: offset 0: expected a kvmtrace stream (raw, gzip or zstd), found bytes %s",
+			       r->path, hex),
 		       -1;
 	}
 
