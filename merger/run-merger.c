@@ -847,6 +847,14 @@ out:
 	free(vals);
 	free(okeys);
 	free(ovals);
-	fflush(stdout);
+	/* --list, --help, or a consumer's output on standard output: a
+	 * write error there is an I/O error, not a success */
+	errno = 0;
+	if ((fflush(stdout) || ferror(stdout)) &&
+	    (ex == EXIT_OK || ex == EXIT_TRUNCATED)) {
+		fprintf(stderr, "run-merger: standard output: %s\n",
+			strerror(errno ? errno : EIO));
+		ex = EXIT_IO;
+	}
 	return ex;
 }

@@ -78,6 +78,23 @@ static void flush_out(void)
 	olen = 0;
 }
 
+/* Flush what stdio holds for standard output: EXIT_IO, said, when it or
+ * an earlier write through stdio failed. */
+static int stdout_done(void)
+{
+	int failed = ferror(stdout);
+
+	errno = 0;
+	if (fflush(stdout) || failed) {
+		if (!out_failed)
+			fprintf(stderr, "kvt-dump: standard output: %s\n",
+				strerror(errno ? errno : EIO));
+		out_failed = true;
+		return EXIT_IO;
+	}
+	return 0;
+}
+
 static void put_rec(const struct kvt_rec *r, int named)
 {
 	int n;
@@ -213,7 +230,7 @@ static int stats_one(const char *path, const struct kvt_reader_opts *o)
 		       (double)st.records / dt, (double)st.bytes_raw / dt / 1e6);
 	ret = warn_trunc(path, r);
 	kvt_reader_close(r);
-	return ret;
+	return stdout_done() ? EXIT_IO : ret;
 }
 
 static int dump_one(const char *path, const struct kvt_reader_opts *o,
@@ -233,7 +250,7 @@ static int dump_one(const char *path, const struct kvt_reader_opts *o,
 	if (header) {
 		print_header(path, r);
 		kvt_reader_close(r);
-		return fflush(stdout) ? EXIT_IO : 0;
+		return stdout_done();
 	}
 	named = kvt_reader_header(r)->stream == KVT_SK_PAGES_NAMED;
 	while ((n = kvt_reader_next_batch(r, &recs, &err)) > 0 &&
@@ -270,7 +287,7 @@ static int dump_pair(const char *kpath, const char *rpath,
 		printf("\n");
 		print_header(rpath, kvt_pair_reader(p, KVT_SK_REFS));
 		kvt_pair_close(p);
-		return fflush(stdout) ? EXIT_IO : 0;
+		return stdout_done();
 	}
 	while ((n = kvt_pair_next_run(p, &recs, &from, &err)) > 0 &&
 	       !out_failed)
