@@ -59,7 +59,10 @@ expect 3 "is not a directory" $rm_ per-process auto "$tmp/r" "$tmp/k" "$tmp/plai
 echo "not a trace at all, just some text" >"$tmp/text"
 expect 1 "$tmp/text" $rm_ basic auto "$tmp/text" "$tmp/k" "$tmp/o"
 expect 1 "." $rm_ basic auto "$tmp/r2" "$tmp/k" "$tmp/o"	# two recordings
-expect 1 "." $rm_ basic auto "$tmp/k" "$tmp/r" "$tmp/o"		# swapped
+expect 1 "given in the wrong order" $rm_ basic auto "$tmp/k" "$tmp/r" "$tmp/o"	# swapped
+expect 1 "expected a reference stream, found a kernel" $rm_ basic auto "$tmp/k" "$tmp/k" "$tmp/o"
+expect 3 "is a directory" $rm_ basic auto "$tmp" "$tmp/k" "$tmp/o"
+expect 1 "/dev/null: cut short at byte 0 inside the header" $rm_ basic auto /dev/null "$tmp/k" "$tmp/o"
 expect 1 "VERSION 9 given" $rm_ basic 9 "$tmp/r" "$tmp/k" "$tmp/o"
 "$mkbad" order "$tmp/ko" "$tmp/ro" || exit 1
 expect 1 "." $rm_ basic auto "$tmp/ro" "$tmp/ko" "$tmp/o"
@@ -75,6 +78,26 @@ if [ $st -ne 1 ] && [ $st -ne 4 ]; then
 	fails=$((fails + 1))
 else
 	echo "ok: corrupt kernel stream -> $st"
+fi
+
+# a reference numbered 2^64 - 1, after the kernel stream ended: merged, not
+# taken for the end of the input
+"$mkbad" seqmax "$tmp/ks" "$tmp/rs" || exit 1
+expect 0 "^references: 2$" $rm_ --text basic auto "$tmp/rs" "$tmp/ks" "$tmp/o"
+[ "$(tr '\n' ' ' <"$tmp/o")" = "R 0 R 0 " ] ||
+	{ echo "FAIL: seqmax: want R 0, R 0, got:"; cat "$tmp/o"; fails=$((fails + 1)); }
+# sequence numbers that wrap round past 2^64 - 1 inside a block (right
+# checksums): corrupt, whichever path of the decoder reads them
+"$mkbad" seqwrap "$tmp/kw" "$tmp/rw" || exit 1
+expect 1 "offset 256: block record 2: sequence number 0 after 18446744073709551615" \
+	$rm_ basic auto "$tmp/rw" "$tmp/kw" "$tmp/o"
+
+# standard output that cannot be written: an I/O error, said
+expect 3 "standard output: No space left" sh -c "$rm_ --list >/dev/full"
+expect 3 "No space left" sh -c "$rm_ -q basic auto $tmp/r $tmp/k - >/dev/full"
+if [ -x "$bin/kvt-dump" ]; then
+	expect 3 "standard output: No space left" sh -c "$bin/kvt-dump --stats $tmp/r >/dev/full"
+	expect 3 "standard output: No space left" sh -c "$bin/kvt-dump --header $tmp/k $tmp/r >/dev/full"
 fi
 
 # records that cannot be applied: counted warnings, exit 0
@@ -100,6 +123,13 @@ if [ -x "$bin/kvt-gen" ]; then
 	lines=$(wc -l <"$tmp/o")
 	[ "$refs" = "$lines" ] && [ "$refs" -gt 0 ] ||
 		{ echo "FAIL: cut stream: $refs references, $lines lines"; fails=$((fails + 1)); }
+	# a block length that runs past the end block (byte 2 of the first
+	# block's length, in a raw stream) is corrupt input, not a cut
+	"$bin/kvt-gen" --seed 3 --refs 2000 --procs 2 --compress none \
+		"$tmp/kn" "$tmp/rn" >/dev/null 2>&1
+	printf '\x10' | dd of="$tmp/kn" bs=1 seek=262 conv=notrunc status=none
+	expect 1 "offset 256: block payload length [0-9]+ runs past the end block at offset [0-9]+: a corrupt length" \
+		$rm_ basic auto "$tmp/rn" "$tmp/kn" "$tmp/o"
 fi
 
 echo "$fails failures"
