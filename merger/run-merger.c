@@ -441,6 +441,34 @@ static void print_summary(const struct kvt_merge_summary *s)
 				     (double)s->peak_live_pages : 0.0);
 }
 
+/* Records of types this version does not know are skipped by the reader
+ * (FORMAT.md, Readers): counted here, never dropped silently. */
+static void report_skipped(struct kvt_pair *p, const char *kpath,
+			   const char *rpath)
+{
+	static const int sks[2] = { KVT_SK_KERNEL, KVT_SK_REFS };
+	const char *paths[2] = { kpath, rpath };
+	uint64_t n[2] = { 0, 0 };
+	int i;
+
+	for (i = 0; p && i < 2; i++) {
+		struct kvt_reader *r = kvt_pair_reader(p, sks[i]);
+		struct kvt_reader_stats st;
+
+		if (!r)
+			continue;
+		kvt_reader_stats(r, &st);
+		n[i] = st.skipped;
+	}
+	fprintf(stderr, "skipped-records: %" PRIu64 "\n", n[0] + n[1]);
+	for (i = 0; i < 2; i++)
+		if (n[i])
+			fprintf(stderr, "note: %s: %" PRIu64 " records of "
+				"types this version does not know were "
+				"skipped (written by a newer collector?)\n",
+				paths[i], n[i]);
+}
+
 static int exit_for(int status)
 {
 	switch (status) {
@@ -788,6 +816,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "truncated: %s: %s\n", kpath, trunc_k);
 	if (trunc_r)
 		fprintf(stderr, "truncated: %s: %s\n", rpath, trunc_r);
+	report_skipped(pair, kpath, rpath);
 	if (sum.lost_kernel_events || sum.lost_references)
 		fprintf(stderr, "note: the collector lost %" PRIu64 " kernel "
 			"events and %" PRIu64 " references (larger buffers "

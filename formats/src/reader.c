@@ -1306,6 +1306,10 @@ const char *kvt_reader_truncated(const struct kvt_reader *r)
 void kvt_reader_stats(const struct kvt_reader *r, struct kvt_reader_stats *s)
 {
 	*s = r->st;
+	/* the records the blocks so far hold, less those handed out and
+	 * those of the current block still to decode */
+	s->skipped = r->rec_total - r->st.records -
+		     (r->cur ? r->dec.count - r->dec.i : 0);
 }
 
 void kvt_reader_close(struct kvt_reader *r)

@@ -151,10 +151,20 @@ static void print_header(const char *path, struct kvt_reader *r)
 	printf("collector: %s\n", h->collector);
 }
 
+/* At the end of a stream: say what was skipped (records of types this
+ * version does not know) and where it was cut short (EXIT_TRUNCATED). */
 static int warn_trunc(const char *path, struct kvt_reader *r)
 {
 	const char *t = r ? kvt_reader_truncated(r) : NULL;
+	struct kvt_reader_stats st;
 
+	if (r) {
+		kvt_reader_stats(r, &st);
+		if (st.skipped)
+			fprintf(stderr, "kvt-dump: %s: %" PRIu64 " records of "
+				"types this version does not know were "
+				"skipped\n", path, st.skipped);
+	}
 	if (!t)
 		return 0;
 	fprintf(stderr, "kvt-dump: %s: %s\n", path, t);
@@ -215,6 +225,7 @@ static int stats_one(const char *path, const struct kvt_reader_opts *o)
 		if (count[i])
 			printf("records-%s: %" PRIu64 "\n",
 			       names[i] ? names[i] : "unknown", count[i]);
+	printf("records-skipped: %" PRIu64 "\n", st.skipped);
 	printf("blocks: %" PRIu64 "\n", st.blocks);
 	printf("bytes-file: %" PRIu64 "\n", st.bytes_in);
 	printf("bytes-raw: %" PRIu64 "\n", st.bytes_raw);

@@ -92,6 +92,22 @@ expect 0 "^references: 2$" $rm_ --text basic auto "$tmp/rs" "$tmp/ks" "$tmp/o"
 expect 1 "offset 256: block record 2: sequence number 0 after 18446744073709551615" \
 	$rm_ basic auto "$tmp/rw" "$tmp/kw" "$tmp/o"
 
+# a record of a type this version does not know: skipped, counted, said
+"$mkbad" unknown "$tmp/ku" "$tmp/ru" || exit 1
+expect 0 "^skipped-records: 1$" $rm_ --text basic auto "$tmp/ru" "$tmp/ku" "$tmp/o"
+expect 0 "ru: 1 records of types this version does not know were skipped" \
+	$rm_ --text basic auto "$tmp/ru" "$tmp/ku" "$tmp/o"
+[ "$(tr '\n' ' ' <"$tmp/o")" = "R 0 R 0 " ] ||
+	{ echo "FAIL: unknown: want R 0, R 0, got:"; cat "$tmp/o"; fails=$((fails + 1)); }
+expect 0 "^skipped-records: 0$" $rm_ --text basic auto "$tmp/rs" "$tmp/ks" "$tmp/o"
+if [ -x "$bin/kvt-dump" ]; then
+	expect 0 "ru: 1 records of types this version does not know" \
+		"$bin/kvt-dump" "$tmp/ku" "$tmp/ru"
+	[ "$("$bin/kvt-dump" --stats "$tmp/ru" | grep skipped)" = \
+	  "records-skipped: 1" ] ||
+		{ echo "FAIL: kvt-dump --stats: want records-skipped: 1"; fails=$((fails + 1)); }
+fi
+
 # standard output that cannot be written: an I/O error, said
 expect 3 "standard output: No space left" sh -c "$rm_ --list >/dev/full"
 expect 3 "No space left" sh -c "$rm_ -q basic auto $tmp/r $tmp/k - >/dev/full"

@@ -13,6 +13,9 @@
  *   seqwrap     a raw reference stream whose block numbers its records
  *               2^64 - 2, 2^64 - 1, 0, 2^64 - 1 (the third wraps round,
  *               the fourth repeats a number): checksums right, corrupt
+ *   unknown     a raw reference stream of three records: a read, a record
+ *               of a type this version does not know (skipped, counted),
+ *               a read
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -62,18 +65,40 @@ static size_t block(uint8_t *b, uint32_t flags, uint32_t count,
 	return 40 + (size_t)len;
 }
 
-/* seqwrap: keep the header of the raw stream at path, replace the rest. */
-static int seqwrap(const char *path)
+/* Keep the header of the raw stream at path, and replace the rest with
+ * one data block (count records, first to last, payload pl) and the end
+ * block. */
+static int one_block(const char *path, uint32_t count, uint64_t first,
+		     uint64_t last, const uint8_t *pl, uint32_t len)
 {
-	static const uint8_t rec[] = { 0x50, 1, 0 };	/* read, SEQ1 */
-	uint8_t hdr[256], pl[64], endpl[16], out[256];
-	size_t n = 0, i;
+	uint8_t hdr[256], endpl[16], out[256];
+	size_t i;
 	FILE *f = fopen(path, "r+b");
 
 	if (!f || fread(hdr, 1, sizeof(hdr), f) != sizeof(hdr)) {
 		fprintf(stderr, "mkbad: %s: cannot read the header\n", path);
 		return 1;
 	}
+	le(endpl, count, 8);
+	le(endpl + 8, 1, 8);
+	i = block(out, 0, count, first, last, pl, len);
+	i += block(out + i, 1, 0, first, last, endpl, 16);
+	if (fseek(f, 256, SEEK_SET) || fwrite(out, 1, i, f) != i ||
+	    fflush(f) || ftruncate(fileno(f), (off_t)(256 + i)) ||
+	    fclose(f)) {
+		fprintf(stderr, "mkbad: %s: cannot write\n", path);
+		return 1;
+	}
+	return 0;
+}
+
+/* seqwrap: keep the header of the raw stream at path, replace the rest. */
+static int seqwrap(const char *path)
+{
+	static const uint8_t rec[] = { 0x50, 1, 0 };	/* read, SEQ1 */
+	uint8_t pl[64];
+	size_t n = 0, i;
+
 	for (i = 0; i < 3; i++)		/* 2^64 - 2, 2^64 - 1, then 0 */
 		memcpy(pl + 3 * i, rec, 3);
 	n = 9;
@@ -84,17 +109,19 @@ static int seqwrap(const char *path)
 	pl[n++] = 40;			/* body: the address, then padding */
 	memset(pl + n, 0, 40);		/* (the decoder's fast path needs */
 	n += 40;			/* 32 bytes after a record) */
-	le(endpl, 4, 8);
-	le(endpl + 8, 1, 8);
-	i = block(out, 0, 4, UINT64_MAX - 1, UINT64_MAX, pl, (uint32_t)n);
-	i += block(out + i, 1, 0, UINT64_MAX - 1, UINT64_MAX, endpl, 16);
-	if (fseek(f, 256, SEEK_SET) || fwrite(out, 1, i, f) != i ||
-	    fflush(f) || ftruncate(fileno(f), (off_t)(256 + i)) ||
-	    fclose(f)) {
-		fprintf(stderr, "mkbad: %s: cannot write\n", path);
-		return 1;
-	}
-	return 0;
+	return one_block(path, 4, UINT64_MAX - 1, UINT64_MAX, pl, (uint32_t)n);
+}
+
+/* unknown: reads at 2 and 4, a record of type 62 (unknown) at 3. */
+static int unknown(const char *path)
+{
+	uint8_t pl[64] = {
+		0x50, 1, 0,		/* read, SEQ1, address 0 */
+		0x40 | 62, 2, 0xaa, 0xbb, /* type 62, SEQ1, a body of 2 */
+		0x50, 40, 0,		/* read, SEQ1, address 0, padding */
+	};
+
+	return one_block(path, 3, 2, 4, pl, 3 + 4 + 2 + 40);
 }
 
 int main(int argc, char **argv)
@@ -107,7 +134,7 @@ int main(int argc, char **argv)
 	int bad = 0;
 
 	if (argc != 4) {
-		fputs("usage: mkbad order|misaligned|huge|seqmax|seqwrap "
+		fputs("usage: mkbad order|misaligned|huge|seqmax|seqwrap|unknown "
 		      "KTRACE RTRACE\n", stderr);
 		return 2;
 	}
@@ -149,5 +176,7 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "seqwrap"))
 		bad |= seqwrap(argv[3]);
+	if (!strcmp(argv[1], "unknown"))
+		bad |= unknown(argv[3]);
 	return bad;
 }

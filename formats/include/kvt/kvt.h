@@ -312,6 +312,8 @@ struct kvt_reader_stats {
 	uint64_t bytes_in;	/* bytes read from the file so far */
 	uint64_t bytes_raw;	/* decoded bytes so far */
 	uint64_t file_size;	/* 0 if unknown (a pipe) */
+	uint64_t skipped;	/* records of types this version does not
+				 * know, skipped (FORMAT.md, Readers) */
 };
 void kvt_reader_stats(const struct kvt_reader *r, struct kvt_reader_stats *s);
 
