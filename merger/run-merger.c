@@ -441,6 +441,18 @@ static void print_summary(const struct kvt_merge_summary *s)
 				     (double)s->peak_live_pages : 0.0);
 }
 
+/* A consumer failed: the merge stops there and the consumer is not
+ * finished, but the summary still says what was merged. */
+static void summary_after_failure(const struct merger *m)
+{
+	struct kvt_merge_summary sum;
+
+	merger_summary(m, &sum);
+	print_summary(&sum);
+	fputs("note: the merge stopped at the consumer's error: the summary "
+	      "counts what was merged up to it\n", stderr);
+}
+
 /* Records of types this version does not know are skipped by the reader
  * (FORMAT.md, Readers): counted here, never dropped silently. */
 static void report_skipped(struct kvt_pair *p, const char *kpath,
@@ -768,6 +780,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%srun-merger: %s: %s\n",
 				show_progress ? "\n" : "", ops->name, err.msg);
 			ex = exit_for(st);
+			summary_after_failure(m);
 			goto out;
 		}
 		records += (uint64_t)n;
@@ -793,6 +806,7 @@ int main(int argc, char **argv)
 	if (st) {
 		fprintf(stderr, "run-merger: %s: %s\n", ops->name, err.msg);
 		ex = exit_for(st);
+		summary_after_failure(m);
 		goto out;
 	}
 	if (!input_failed) {

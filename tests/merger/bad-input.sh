@@ -111,6 +111,13 @@ fi
 # standard output that cannot be written: an I/O error, said
 expect 3 "standard output: No space left" sh -c "$rm_ --list >/dev/full"
 expect 3 "No space left" sh -c "$rm_ -q basic auto $tmp/r $tmp/k - >/dev/full"
+# a consumer that fails in the middle of the merge: the summary still
+# says what was merged up to it
+"$bin/kvt-gen" --seed 1 --refs 300K --procs 3 "$tmp/kf" "$tmp/rf" 2>/dev/null || exit 1
+expect 3 "^note: the merge stopped at the consumer's error" \
+	sh -c "$rm_ --text basic auto $tmp/rf $tmp/kf - >/dev/full"
+grep -Eq "^references: [1-9]" "$tmp/err" ||
+	{ echo "FAIL: no summary after the consumer's error"; fails=$((fails + 1)); }
 if [ -x "$bin/kvt-dump" ]; then
 	expect 3 "standard output: No space left" sh -c "$bin/kvt-dump --stats $tmp/r >/dev/full"
 	expect 3 "standard output: No space left" sh -c "$bin/kvt-dump --header $tmp/k $tmp/r >/dev/full"
