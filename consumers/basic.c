@@ -167,6 +167,11 @@ static int basic_init_common(void **priv, const struct kvt_consumer_args *a,
 	b->named = named;
 	b->text = a->text;
 	b->out = a->out;
+	/* the options are checked with --text too (as per-process does) */
+	st = cons_writer_opts(&wo, a, O_COMPRESS, O_LEVEL, O_THREADS, err);
+	if (st)
+		return st;
+	cons_text_codec_note(a, O_COMPRESS, O_LEVEL, O_THREADS);
 	if (a->text) {
 		if (strcmp(a->out, "-") == 0) {
 			b->f = stdout;
@@ -182,9 +187,6 @@ static int basic_init_common(void **priv, const struct kvt_consumer_args *a,
 			return cons_error(err, KVT_E_NOMEM, "out of memory");
 		return 0;
 	}
-	st = cons_writer_opts(&wo, a, O_COMPRESS, O_LEVEL, O_THREADS, err);
-	if (st)
-		return st;
 	cons_header(&h, a, named ? KVT_SK_PAGES_NAMED : KVT_SK_PAGES);
 	st = kvt_writer_open(&b->w, a->out, &h, &wo, err);
 	if (st)

@@ -60,6 +60,9 @@ int cons_close_text(FILE **f, const char *out, struct kvt_error *err)
 {
 	int st = 0;
 
+	if (strcmp(out, "-") == 0)
+		out = "standard output";
+
 	if (fflush(*f) || ferror(*f))
 		st = cons_error(err, KVT_E_IO, "cannot write %s: %s", out,
 				strerror(errno));
@@ -111,6 +114,18 @@ int cons_writer_opts(struct kvt_writer_opts *o,
 	if (!o->level && o->codec != KVT_CODEC_NONE)
 		o->level = 1;
 	return 0;
+}
+
+void cons_text_codec_note(const struct kvt_consumer_args *a, int i_compress,
+			  int i_level, int i_threads)
+{
+	if (!a->text || !a->log)
+		return;
+	if (a->opts[i_compress].given || a->opts[i_level].given ||
+	    a->opts[i_threads].given)
+		fprintf(a->log, "run-merger: note: -o compress=, level= and "
+			"threads= apply to binary output; --text output is "
+			"not compressed\n");
 }
 
 int obuf_init(struct obuf *o, FILE *f, const char *path)

@@ -36,12 +36,18 @@ int cons_writer_opts(struct kvt_writer_opts *o,
 		     const struct kvt_consumer_args *a, int i_compress,
 		     int i_level, int i_threads, struct kvt_error *err);
 
+/* With --text, a compress=, level= or threads= given on the command line
+ * does nothing: say so on args->log. */
+void cons_text_codec_note(const struct kvt_consumer_args *a, int i_compress,
+			  int i_level, int i_threads);
+
 /* Make the array *v of *cap elements of size bytes hold need, doubling
  * (from 64), the new elements zeroed.  -1 when out of memory. */
 int cons_grow(void **v, uint64_t *cap, uint64_t need, size_t size);
 
 /* A text OUT: open it ("-": standard output), and at the end flush and
- * close it (*f becomes NULL); KVT_E_IO with a message naming it. */
+ * close it (*f becomes NULL); KVT_E_IO with a message naming it ("-" as
+ * "standard output"). */
 int cons_open_text(FILE **f, const char *out, struct kvt_error *err);
 int cons_close_text(FILE **f, const char *out, struct kvt_error *err);
 

@@ -2,8 +2,10 @@
 /*
  * consumers/perfile.c - "per-process" and "per-thread": one output file per
  * process (or per task, in one directory per process) that has references,
- * plus index.tsv (SEMANTICS.md, Output text forms).  OUT is a directory,
- * or one archive when its name ends in .tar, .tar.gz (.tgz) or .tar.zst.
+ * plus index.tsv (SEMANTICS.md, Output text forms).  OUT is a directory
+ * (a note says when it already holds files, which stay), or one
+ * archive when its name ends in .tar, .tar.gz (.tgz) or .tar.zst (removed
+ * if the run fails before it is complete).
  *
  * Thousands of processes must cost neither thousands of open files and
  * compressor states nor a quadratic merge: each file's references are kept
@@ -19,6 +21,7 @@
  */
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -45,7 +48,8 @@ static const struct kvt_consumer_option perfile_options[] = {
 	  "files of ended processes waiting to be written hold at most as "
 	  "much again)" },
 	{ "tmpdir", KVT_OPT_STR, NULL,
-	  "directory of the spill file (default: beside OUT)" },
+	  "directory of the spill file and of an archive's temporary files "
+	  "(default: OUT's parent directory)" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -120,6 +124,7 @@ struct perfile {
 	uint64_t spill_off;
 	uint64_t spills;
 	struct archive *ar;
+	bool ar_open;		/* OUT opened: remove it if finish fails */
 	FILE *log;
 
 	/* the background writer */
@@ -146,6 +151,33 @@ static int archive_filter_of(const char *out)
 	if (cons_ends_with(out, ".tar.zst"))
 		return ARCHIVE_FILTER_ZSTD;
 	return -1;
+}
+
+/* 1: directory path holds nothing; 0: it holds something; -1: errno. */
+static int dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int empty = 1;
+
+	if (!d)
+		return -1;
+	errno = 0;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			empty = 0;
+			break;
+		}
+	}
+	if (empty && errno) {
+		int e2 = errno;
+
+		closedir(d);
+		errno = e2;
+		return -1;
+	}
+	closedir(d);
+	return empty;
 }
 
 static int perfile_init_common(void **priv, const struct kvt_consumer_args *a,
@@ -177,6 +209,7 @@ static int perfile_init_common(void **priv, const struct kvt_consumer_args *a,
 	s = cons_writer_opts(&p->wo, a, O_COMPRESS, O_LEVEL, O_THREADS, err);
 	if (s)
 		return s;
+	cons_text_codec_note(a, O_COMPRESS, O_LEVEL, O_THREADS);
 	cons_header(&p->hdr, a, KVT_SK_PAGES_NAMED);
 	p->budget = (uint64_t)a->opts[O_BUFFER].num;
 	if (p->budget < 4096)
@@ -223,6 +256,7 @@ static int perfile_init_common(void **priv, const struct kvt_consumer_args *a,
 			return cons_error(err, KVT_E_IO,
 					  "cannot create %s: %s", a->out,
 					  archive_error_string(p->ar));
+		p->ar_open = true;
 		return 0;
 	}
 	if (mkdir(a->out, 0777) && errno != EEXIST)
@@ -235,6 +269,18 @@ static int perfile_init_common(void **priv, const struct kvt_consumer_args *a,
 	if (access(a->out, W_OK))
 		return cons_error(err, KVT_E_IO, "cannot write in %s: %s",
 				  a->out, strerror(errno));
+	/* Files of an earlier run stay beside this run's, which index.tsv
+	 * lists: said, not refused (a harness may reuse a directory), and
+	 * files of the same name are replaced. */
+	s = dir_is_empty(a->out);
+	if (s < 0)
+		return cons_error(err, KVT_E_IO, "cannot read directory %s: %s",
+				  a->out, strerror(errno));
+	if (!s && a->log)
+		fprintf(a->log, "%s: note: directory %s is not empty: files "
+			"this run does not write stay in it (index.tsv lists "
+			"this run's)\n", per_thread ? "per-thread" :
+			"per-process", a->out);
 	return 0;
 }
 
@@ -1024,6 +1070,8 @@ static int perfile_finish(void *priv, const struct kvt_merge_summary *s,
 				st = cons_error(err, KVT_E_IO, "cannot write "
 						"%s: %s", p->out,
 						archive_error_string(p->ar));
+			if (!st)
+				p->ar_open = false;
 		} else {
 			snprintf(path, plen, "%s/index.tsv", p->out);
 			st = write_index(p, path, err);
@@ -1064,8 +1112,18 @@ static void perfile_cleanup(void *priv)
 	free(p->tasks);
 	if (p->spill_fd >= 0)
 		close(p->spill_fd);
-	if (p->ar)
+	if (p->ar) {
+		struct stat st;
+
+		/* An archive that finish did not complete lacks entries (and
+		 * index.tsv): no end-of-archive marker that would make it look
+		 * whole, and it goes away (if it is a file). */
+		if (p->ar_open)
+			archive_write_fail(p->ar);
 		archive_write_free(p->ar);
+		if (p->ar_open && !stat(p->out, &st) && S_ISREG(st.st_mode))
+			unlink(p->out);
+	}
 	free(p->tmpdir);
 	free(p->out);
 	pthread_mutex_destroy(&p->mu);

@@ -143,7 +143,8 @@ const struct kvt_consumer_ops kvt_consumer_summary = {
 	.abi_version = KVT_CONSUMER_ABI_VERSION,
 	.name = "summary",
 	.help = "a table of the processes: references by kind, pages first "
-		"referenced, copy-on-write copies, exec (text)",
+		"referenced, copy-on-write copies, unmapped references, "
+		"first exec (text; OUT a file or -)",
 	.init = summary_init,
 	.process_start = summary_process_start,
 	.exec = summary_exec,

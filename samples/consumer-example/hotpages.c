@@ -9,8 +9,10 @@
  *
  *     run-merger ./kvt-consumer-hotpages.so auto R K - -o top=5
  *
- * Every hook of struct kvt_consumer_ops is shown; the ones this consumer
- * does not need say what they are for and could simply be left NULL.
+ * The required hook (refs) and init, finish, report and cleanup do the
+ * work; process_start, task_start and exec are shown empty, to say what
+ * they are for (they could simply be left NULL, as task_end, process_end,
+ * as_start, as_end, pages_gone and event are here: see kvt/consumer.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -199,6 +201,14 @@ static int hot_finish(void *priv, const struct kvt_merge_summary *s,
 	free(all);
 	if (fflush(h->out) || ferror(h->out))
 		return fail(err, KVT_E_IO, "cannot write", "output");
+	/* close a file here, where a failure can still be reported */
+	if (h->out != stdout) {
+		FILE *f = h->out;
+
+		h->out = NULL;
+		if (fclose(f))
+			return fail(err, KVT_E_IO, "cannot write", "output");
+	}
 	return 0;
 }
 

@@ -41,8 +41,9 @@
  *
  * Hooks that can fail return 0 or a negative enum kvt_status (kvt/kvt.h)
  * and fill err (never NULL) with one sentence naming the file and the
- * problem; run-merger then stops, prints the sentence and exits with 3 for
- * KVT_E_IO and KVT_E_CODEC, 1 otherwise.  A NULL hook is not called.
+ * problem; run-merger then stops, prints the sentence and exits with 2 for
+ * KVT_E_USAGE, 3 for KVT_E_IO and KVT_E_CODEC, 5 for KVT_E_NOMEM, 1
+ * otherwise.  A NULL hook is not called.
  *
  * Lifetimes: every pointer passed to a hook is valid only during that call;
  * copy what you keep.
