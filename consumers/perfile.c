@@ -5,7 +5,8 @@
  * plus index.tsv (SEMANTICS.md, Output text forms).  OUT is a directory
  * (a note says when it already holds files, which stay), or one
  * archive when its name ends in .tar, .tar.gz (.tgz) or .tar.zst (removed
- * if the run fails before it is complete).
+ * if the run fails before it is complete), or "-": a tar archive on
+ * standard output.
  *
  * Thousands of processes must cost neither thousands of open files and
  * compressor states nor a quadratic merge: each file's references are kept
@@ -125,6 +126,7 @@ struct perfile {
 	uint64_t spills;
 	struct archive *ar;
 	bool ar_open;		/* OUT opened: remove it if finish fails */
+	bool to_stdout;		/* OUT "-": a tar on standard output */
 	FILE *log;
 
 	/* the background writer */
@@ -198,14 +200,11 @@ static int perfile_init_common(void **priv, const struct kvt_consumer_args *a,
 	p->text = a->text;
 	p->log = a->log;
 	p->last_unit = -1;
-	p->out = strdup(a->out);
+	/* "-": a tar archive on standard output (messages name it so) */
+	p->to_stdout = strcmp(a->out, "-") == 0;
+	p->out = strdup(p->to_stdout ? "standard output" : a->out);
 	if (!p->out)
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
-	if (strcmp(a->out, "-") == 0)
-		return cons_error(err, KVT_E_USAGE,
-				  "%s writes a directory or an archive (.tar, "
-				  ".tar.gz, .tar.zst), not standard output",
-				  per_thread ? "per-thread" : "per-process");
 	s = cons_writer_opts(&p->wo, a, O_COMPRESS, O_LEVEL, O_THREADS, err);
 	if (s)
 		return s;
@@ -238,7 +237,7 @@ static int perfile_init_common(void **priv, const struct kvt_consumer_args *a,
 	if (!p->tmpdir)
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
 
-	f = archive_filter_of(a->out);
+	f = p->to_stdout ? ARCHIVE_FILTER_NONE : archive_filter_of(a->out);
 	if (f >= 0) {
 		p->archive = 1;
 		p->filter = f;
@@ -252,9 +251,12 @@ static int perfile_init_common(void **priv, const struct kvt_consumer_args *a,
 		     archive_write_add_filter_zstd(p->ar)))
 			return cons_error(err, KVT_E_IO, "%s: %s", a->out,
 					  archive_error_string(p->ar));
-		if (archive_write_open_filename(p->ar, a->out) != ARCHIVE_OK)
+		if ((p->to_stdout ?
+			     archive_write_open_fd(p->ar, STDOUT_FILENO) :
+			     archive_write_open_filename(p->ar, a->out)) !=
+		    ARCHIVE_OK)
 			return cons_error(err, KVT_E_IO,
-					  "cannot create %s: %s", a->out,
+					  "cannot create %s: %s", p->out,
 					  archive_error_string(p->ar));
 		p->ar_open = true;
 		return 0;
@@ -1121,7 +1123,8 @@ static void perfile_cleanup(void *priv)
 		if (p->ar_open)
 			archive_write_fail(p->ar);
 		archive_write_free(p->ar);
-		if (p->ar_open && !stat(p->out, &st) && S_ISREG(st.st_mode))
+		if (p->ar_open && !p->to_stdout && !stat(p->out, &st) &&
+		    S_ISREG(st.st_mode))
 			unlink(p->out);
 	}
 	free(p->tmpdir);
@@ -1136,7 +1139,8 @@ const struct kvt_consumer_ops kvt_consumer_per_process = {
 	.abi_version = KVT_CONSUMER_ABI_VERSION,
 	.name = "per-process",
 	.help = "one file per process (KIND PAGE NAMED) and index.tsv, in a "
-		"directory or a .tar/.tar.gz/.tar.zst",
+		"directory, a .tar/.tar.gz/.tar.zst, or a tar on - (standard "
+		"output)",
 	.options = perfile_options,
 	.init = per_process_init,
 	.process_start = perfile_process_start,
@@ -1154,7 +1158,7 @@ const struct kvt_consumer_ops kvt_consumer_per_thread = {
 	.abi_version = KVT_CONSUMER_ABI_VERSION,
 	.name = "per-thread",
 	.help = "one directory per process, one file per task (KIND PAGE "
-		"NAMED), and index.tsv",
+		"NAMED), and index.tsv (OUT as for per-process)",
 	.options = perfile_options,
 	.init = per_thread_init,
 	.process_start = perfile_process_start,

@@ -37,7 +37,16 @@ expect 2 "not a SIZE" $rm_ -o buffer=lots per-process auto "$tmp/r" "$tmp/k" "$t
 expect 2 "want KEY=VALUE" $rm_ -o compress basic auto "$tmp/r" "$tmp/k" "$tmp/o"
 expect 2 "not a codec" $rm_ -o compress=lzma basic auto "$tmp/r" "$tmp/k" "$tmp/o"
 expect 2 "VERSION 'x1'" $rm_ basic x1 "$tmp/r" "$tmp/k" "$tmp/o"
-expect 2 "not standard output" $rm_ per-process auto "$tmp/r" "$tmp/k" -
+# OUT - for per-process and per-thread: a tar on standard output, the
+# same entries as the directory
+for type in per-process per-thread; do
+	$rm_ -q --text $type auto "$tmp/r" "$tmp/k" - >"$tmp/o.tar" 2>"$tmp/err" &&
+		$rm_ -q --text $type auto "$tmp/r" "$tmp/k" "$tmp/odir" 2>>"$tmp/err" &&
+		mkdir -p "$tmp/otar" && tar -xf "$tmp/o.tar" -C "$tmp/otar" &&
+		diff -r "$tmp/odir" "$tmp/otar" >/dev/null ||
+		{ echo "FAIL: $type to standard output:"; cat "$tmp/err"; fails=$((fails + 1)); }
+	rm -rf "$tmp/odir" "$tmp/otar" "$tmp/o.tar"
+done
 expect 2 "usage:" $rm_ --bogus basic auto "$tmp/r" "$tmp/k" "$tmp/o"
 expect 2 "--threads abc: want a whole number from 1 to 64" $rm_ --threads abc basic auto "$tmp/r" "$tmp/k" "$tmp/o"
 expect 2 "--threads 0: want" $rm_ --threads 0 basic auto "$tmp/r" "$tmp/k" "$tmp/o"
