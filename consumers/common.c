@@ -103,11 +103,23 @@ int cons_writer_opts(struct kvt_writer_opts *o,
 		return cons_error(err, KVT_E_USAGE,
 				  "compress=%s: not a codec (none, gzip, "
 				  "gzip-blocks, zstd)", c);
+	/* checked here, before the first output file opens (per-process
+	 * opens its first one in the middle of the merge) */
+	if (a->opts[i_level].num < 0 ||
+	    (o->codec != KVT_CODEC_NONE &&
+	     a->opts[i_level].num > kvt_codec_level_max(o->codec)))
+		return cons_error(err, KVT_E_USAGE,
+				  "level=%lld: %s takes 1 to %d (0: the "
+				  "fastest, 1)",
+				  (long long)a->opts[i_level].num,
+				  kvt_codec_name(o->codec),
+				  kvt_codec_level_max(o->codec));
+	if (a->opts[i_threads].num < 0 || a->opts[i_threads].num > 64)
+		return cons_error(err, KVT_E_USAGE,
+				  "threads=%lld: want 0 (the default) to 64",
+				  (long long)a->opts[i_threads].num);
 	o->level = (int)a->opts[i_level].num;
 	o->threads = (int)a->opts[i_threads].num;
-	if (o->threads < 0 || o->level < 0)
-		return cons_error(err, KVT_E_USAGE,
-				  "level= and threads= cannot be negative");
 	/* Outputs are as large as the input's reference stream: compress
 	 * fast by default (level 1, as the codec work the benchmark compares
 	 * with: gzip -1, zstd -1); level=N for smaller files. */

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include <zstd.h>
+
 #include "internal.h"
 
 const char *kvt_status_name(int status)
@@ -110,6 +112,19 @@ int kvt_codec_parse(const char *name)
 	if (!strcmp(name, "zstd"))
 		return KVT_CODEC_ZSTD;
 	return -1;
+}
+
+int kvt_codec_level_max(int codec)
+{
+	switch (codec) {
+	case KVT_CODEC_GZIP:
+	case KVT_CODEC_GZIP_BLOCKS:
+		return 9;
+	case KVT_CODEC_ZSTD:
+		return ZSTD_maxCLevel();
+	default:
+		return 0;
+	}
 }
 
 const char *kvt_codec_name(int codec)

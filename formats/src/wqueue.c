@@ -332,7 +332,7 @@ int kvt_wqueue_create(struct kvt_wqueue **qp, int fd, const char *path,
 	*qp = NULL;
 	if (codec == KVT_CODEC_GZIP || codec == KVT_CODEC_GZIP_BLOCKS ||
 	    codec == KVT_CODEC_ZSTD) {
-		int hi = codec == KVT_CODEC_ZSTD ? ZSTD_maxCLevel() : 9;
+		int hi = kvt_codec_level_max(codec);
 
 		if (level < 0 || level > hi)
 			return kvt_err(err, KVT_E_USAGE, "%s: compression "

@@ -179,6 +179,9 @@ int kvt_parse_int(const char *s, long long lo, long long hi, long long *v);
 /* Parse "none", "gzip", "gzip-blocks", "zstd" (and "default"); -1 if none. */
 int kvt_codec_parse(const char *name);
 const char *kvt_codec_name(int codec);
+/* The highest compression level of a codec (levels run from 1; 0 is its
+ * default): 9 for gzip and gzip-blocks, zstd's maximum, 0 for none. */
+int kvt_codec_level_max(int codec);
 
 /*
  * threads: helper threads that compress and write blocks while the caller
