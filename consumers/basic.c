@@ -171,7 +171,6 @@ static int basic_init_common(void **priv, const struct kvt_consumer_args *a,
 	st = cons_writer_opts(&wo, a, O_COMPRESS, O_LEVEL, O_THREADS, err);
 	if (st)
 		return st;
-	cons_text_codec_note(a, O_COMPRESS, O_LEVEL, O_THREADS);
 	if (a->text) {
 		if (strcmp(a->out, "-") == 0) {
 			b->f = stdout;

@@ -120,24 +120,18 @@ int cons_writer_opts(struct kvt_writer_opts *o,
 				  (long long)a->opts[i_threads].num);
 	o->level = (int)a->opts[i_level].num;
 	o->threads = (int)a->opts[i_threads].num;
+	if (a->text && a->log && (a->opts[i_compress].given ||
+				  a->opts[i_level].given ||
+				  a->opts[i_threads].given))
+		fprintf(a->log, "run-merger: note: -o compress=, level= and "
+			"threads= apply to binary output; --text output is "
+			"not compressed\n");
 	/* Outputs are as large as the input's reference stream: compress
 	 * fast by default (level 1, as the codec work the benchmark compares
 	 * with: gzip -1, zstd -1); level=N for smaller files. */
 	if (!o->level && o->codec != KVT_CODEC_NONE)
 		o->level = 1;
 	return 0;
-}
-
-void cons_text_codec_note(const struct kvt_consumer_args *a, int i_compress,
-			  int i_level, int i_threads)
-{
-	if (!a->text || !a->log)
-		return;
-	if (a->opts[i_compress].given || a->opts[i_level].given ||
-	    a->opts[i_threads].given)
-		fprintf(a->log, "run-merger: note: -o compress=, level= and "
-			"threads= apply to binary output; --text output is "
-			"not compressed\n");
 }
 
 int obuf_init(struct obuf *o, FILE *f, const char *path)

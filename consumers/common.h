@@ -31,15 +31,13 @@ void cons_header(struct kvt_header *h, const struct kvt_consumer_args *a,
 		 int sk);
 
 /* Writer options from the compress=, level= and threads= options (their
- * indexes in the consumer's table); KVT_E_USAGE for an unknown codec. */
+ * indexes in the consumer's table); KVT_E_USAGE for an unknown codec or a
+ * level or thread count out of range.  Called with --text too: the options
+ * are checked all the same, and a note on args->log says they do
+ * nothing there. */
 int cons_writer_opts(struct kvt_writer_opts *o,
 		     const struct kvt_consumer_args *a, int i_compress,
 		     int i_level, int i_threads, struct kvt_error *err);
-
-/* With --text, a compress=, level= or threads= given on the command line
- * does nothing: say so on args->log. */
-void cons_text_codec_note(const struct kvt_consumer_args *a, int i_compress,
-			  int i_level, int i_threads);
 
 /* Make the array *v of *cap elements of size bytes hold need, doubling
  * (from 64), the new elements zeroed.  -1 when out of memory. */

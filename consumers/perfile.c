@@ -208,7 +208,6 @@ static int perfile_init_common(void **priv, const struct kvt_consumer_args *a,
 	s = cons_writer_opts(&p->wo, a, O_COMPRESS, O_LEVEL, O_THREADS, err);
 	if (s)
 		return s;
-	cons_text_codec_note(a, O_COMPRESS, O_LEVEL, O_THREADS);
 	cons_header(&p->hdr, a, KVT_SK_PAGES_NAMED);
 	p->budget = (uint64_t)a->opts[O_BUFFER].num;
 	if (p->budget < 4096)

@@ -380,22 +380,29 @@ static long rss_anon_kb(void)
 	return kb;
 }
 
-static void input_bytes(struct kvt_pair *p, uint64_t *in, uint64_t *size)
+/* The reader statistics of the kernel stream (st[0]) and the reference
+ * stream (st[1]); zero for a stream that is absent. */
+static void pair_stats(struct kvt_pair *p, struct kvt_reader_stats st[2])
 {
 	static const int sks[2] = { KVT_SK_KERNEL, KVT_SK_REFS };
-	struct kvt_reader_stats st;
 	int i;
 
-	*in = *size = 0;
 	for (i = 0; i < 2; i++) {
 		struct kvt_reader *r = kvt_pair_reader(p, sks[i]);
 
-		if (!r)
-			continue;
-		kvt_reader_stats(r, &st);
-		*in += st.bytes_in;
-		*size += st.file_size;
+		memset(&st[i], 0, sizeof(st[i]));
+		if (r)
+			kvt_reader_stats(r, &st[i]);
 	}
+}
+
+static void input_bytes(struct kvt_pair *p, uint64_t *in, uint64_t *size)
+{
+	struct kvt_reader_stats st[2];
+
+	pair_stats(p, st);
+	*in = st[0].bytes_in + st[1].bytes_in;
+	*size = st[0].file_size + st[1].file_size;
 }
 
 static void progress(struct kvt_pair *p, uint64_t records, double t0,
@@ -458,27 +465,19 @@ static void summary_after_failure(const struct merger *m)
 static void report_skipped(struct kvt_pair *p, const char *kpath,
 			   const char *rpath)
 {
-	static const int sks[2] = { KVT_SK_KERNEL, KVT_SK_REFS };
 	const char *paths[2] = { kpath, rpath };
-	uint64_t n[2] = { 0, 0 };
+	struct kvt_reader_stats st[2];
 	int i;
 
-	for (i = 0; p && i < 2; i++) {
-		struct kvt_reader *r = kvt_pair_reader(p, sks[i]);
-		struct kvt_reader_stats st;
-
-		if (!r)
-			continue;
-		kvt_reader_stats(r, &st);
-		n[i] = st.skipped;
-	}
-	fprintf(stderr, "skipped-records: %" PRIu64 "\n", n[0] + n[1]);
+	pair_stats(p, st);
+	fprintf(stderr, "skipped-records: %" PRIu64 "\n",
+		st[0].skipped + st[1].skipped);
 	for (i = 0; i < 2; i++)
-		if (n[i])
+		if (st[i].skipped)
 			fprintf(stderr, "note: %s: %" PRIu64 " records of "
 				"types this version does not know were "
 				"skipped (written by a newer collector?)\n",
-				paths[i], n[i]);
+				paths[i], st[i].skipped);
 }
 
 static int exit_for(int status)

@@ -327,19 +327,13 @@ int kvt_wqueue_create(struct kvt_wqueue **qp, int fd, const char *path,
 		      struct kvt_error *err)
 {
 	struct kvt_wqueue *q;
-	int i;
+	int i, hi = kvt_codec_level_max(codec);	/* 0: a codec without levels */
 
 	*qp = NULL;
-	if (codec == KVT_CODEC_GZIP || codec == KVT_CODEC_GZIP_BLOCKS ||
-	    codec == KVT_CODEC_ZSTD) {
-		int hi = kvt_codec_level_max(codec);
-
-		if (level < 0 || level > hi)
-			return kvt_err(err, KVT_E_USAGE, "%s: compression "
-				       "level %d: %s takes 1 to %d (0: its "
-				       "default)", path, level,
-				       kvt_codec_name(codec), hi);
-	}
+	if (hi && (level < 0 || level > hi))
+		return kvt_err(err, KVT_E_USAGE, "%s: compression level %d: "
+			       "%s takes 1 to %d (0: its default)", path,
+			       level, kvt_codec_name(codec), hi);
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return kvt_err(err, KVT_E_NOMEM, "%s: out of memory", path);
