@@ -830,6 +830,10 @@ int main(int argc, char **argv)
 	if (trunc_r)
 		fprintf(stderr, "truncated: %s: %s\n", rpath, trunc_r);
 	report_skipped(pair, kpath, rpath);
+	if (input_failed)
+		fprintf(stderr, "note: the merge stopped at the input error "
+			"above: the output and this summary hold what the %"
+			PRIu64 " input records before it made\n", records);
 	if (sum.lost_kernel_events || sum.lost_references)
 		fprintf(stderr, "note: the collector lost %" PRIu64 " kernel "
 			"events and %" PRIu64 " references (larger buffers "

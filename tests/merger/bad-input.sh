@@ -95,6 +95,18 @@ else
 	echo "ok: corrupt kernel stream -> $st"
 fi
 
+# a flipped byte in the middle of a big reference stream: the records
+# before the damaged block are merged and finished, and the summary says
+# that the merge stopped there
+"$bin/kvt-gen" --seed 1 --refs 300K --procs 3 "$tmp/kd" "$tmp/rd" 2>/dev/null || exit 1
+size=$(stat -c %s "$tmp/rd")
+printf '\xff\x00\xff' | dd of="$tmp/rd" bs=1 seek=$((size / 2)) conv=notrunc status=none
+expect 1 "^note: the merge stopped at the input error above: the output and this summary hold what the [1-9][0-9]* input records before it made" \
+	$rm_ --text basic auto "$tmp/rd" "$tmp/kd" "$tmp/o"
+n=$(sed -n 's/^references: //p' "$tmp/err")
+[ -n "$n" ] && [ "$n" -gt 0 ] && [ "$(wc -l <"$tmp/o")" -eq "$n" ] ||
+	{ echo "FAIL: after the input error, want the summary's $n references in the output, got $(wc -l <"$tmp/o")"; fails=$((fails + 1)); }
+
 # a reference numbered 2^64 - 1, after the kernel stream ended: merged, not
 # taken for the end of the input
 "$mkbad" seqmax "$tmp/ks" "$tmp/rs" || exit 1
