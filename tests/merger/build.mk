@@ -1,5 +1,6 @@
 # tests/merger/: run-merger's tests (make check-merger, part of make check).
-#   check-merger-unit       cmocka tests of the memory model and of the rules
+#   check-merger-unit       cmocka tests of the memory model, of the rules and
+#                           of per-process's spill file
 #   check-merger-scenarios  every scenario of $(SCENARIO_DIRS), all consumers,
 #                           text, binary and archives
 #   check-merger-bad        bad input and bad usage: exit statuses, messages
@@ -8,13 +9,19 @@
 #   check-merger-reuse      pages_gone and the reuse consumer: hand-derived
 #                           traces, and a plain LRU list on kvt-gen traces
 # Tests run the sanitizer build ($(SANBIN)).
-MERGER_UNIT_TESTS := test-aspace test-rules
+MERGER_UNIT_TESTS := test-aspace test-rules test-perfile
 MERGER_TEST_DIR := $(BUILDROOT)/san/tests/merger
 
 $(BUILD)/tests/merger/test-%: $(OBJ)/tests/merger/test-%.o \
 		$(MERGER_CORE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcmocka
+
+# per-process's spill file, driven through the consumer interface
+$(BUILD)/tests/merger/test-perfile: $(OBJ)/tests/merger/test-perfile.o \
+		$(MERGER_CONSUMER_OBJS) $(LIBKVT_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(KVT_LIBS) -lcmocka
 
 $(BUILD)/tests/merger/mkbad: $(OBJ)/tests/merger/mkbad.o $(LIBKVT_A)
 	@mkdir -p $(dir $@)
