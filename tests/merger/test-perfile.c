@@ -163,70 +163,44 @@ static uint64_t top_page(uint64_t i)
 	return (1ull << 61) - 1 - i;
 }
 
-static void test_narrow(void **state)
+/* One case: every reference of one process through the consumer and
+ * back. */
+struct rt_case {
+	uint32_t tgid;
+	int64_t budget;
+	uint64_t (*page)(uint64_t);
+	uint64_t n;
+};
+
+static const struct rt_case cases[] = {
+	{ 10, SMALL, small_page, 5000 },
+	{ 11, SMALL, wide_page, 5000 },
+	{ 12, SMALL, mixed_page, 9000 },
+	{ 13, SMALL, top_page, 3000 },
+	/* a full buffer (2^15 references) spills on its own, whatever the
+	 * budget */
+	{ 14, 1ll << 30, long_runs_page, 100000 },
+};
+
+static void test_roundtrip(void **state)
 {
+	const struct rt_case *c = *state;
 	struct run t;
 
-	(void)state;
-	start(&t, 10, SMALL);
-	feed(&t, 10, small_page, 5000);
+	start(&t, c->tgid, c->budget);
+	feed(&t, c->tgid, c->page, c->n);
 	finish(&t);
-	check(&t, 10, small_page, 5000);
-}
-
-static void test_wide(void **state)
-{
-	struct run t;
-
-	(void)state;
-	start(&t, 11, SMALL);
-	feed(&t, 11, wide_page, 5000);
-	finish(&t);
-	check(&t, 11, wide_page, 5000);
-}
-
-static void test_mixed(void **state)
-{
-	struct run t;
-
-	(void)state;
-	start(&t, 12, SMALL);
-	feed(&t, 12, mixed_page, 9000);
-	finish(&t);
-	check(&t, 12, mixed_page, 9000);
-}
-
-static void test_top(void **state)
-{
-	struct run t;
-
-	(void)state;
-	start(&t, 13, SMALL);
-	feed(&t, 13, top_page, 3000);
-	finish(&t);
-	check(&t, 13, top_page, 3000);
-}
-
-/* a full buffer (2^15 references) spills on its own, whatever the budget */
-static void test_full_buffer(void **state)
-{
-	struct run t;
-
-	(void)state;
-	start(&t, 14, 1ll << 30);
-	feed(&t, 14, long_runs_page, 100000);
-	finish(&t);
-	check(&t, 14, long_runs_page, 100000);
+	check(&t, c->tgid, c->page, c->n);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_narrow),
-		cmocka_unit_test(test_wide),
-		cmocka_unit_test(test_mixed),
-		cmocka_unit_test(test_top),
-		cmocka_unit_test(test_full_buffer),
+		cmocka_unit_test_prestate(test_roundtrip, (void *)&cases[0]),
+		cmocka_unit_test_prestate(test_roundtrip, (void *)&cases[1]),
+		cmocka_unit_test_prestate(test_roundtrip, (void *)&cases[2]),
+		cmocka_unit_test_prestate(test_roundtrip, (void *)&cases[3]),
+		cmocka_unit_test_prestate(test_roundtrip, (void *)&cases[4]),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
