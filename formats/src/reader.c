@@ -614,6 +614,64 @@ static int slot_input(struct kvt_reader *r, struct slot *s, const uint8_t *p,
 #define MAX_UNIT (KVT_BLK_HDR_SIZE + (size_t)KVT_BLK_MAX_PAYLOAD)
 
 /*
+ * A unit at offset off runs past the end of the file.  A cut file ends
+ * inside it; a unit whose size was damaged (a member's size field, a zstd
+ * block header) does too, but then the units that follow it are whole.  Returns
+ * the offset in p of the first complete unit after the start of this one,
+ * whose raw form opens with a block header, or 0 when there is none: then
+ * the file was cut.
+ */
+static size_t later_unit(struct kvt_reader *r, const uint8_t *p, size_t avail)
+{
+	uint8_t first = r->mode == M_GZB ? 0x1f : (uint8_t)ZSTD_MAGIC;
+	uint8_t hb[KVT_BLK_HDR_SIZE];
+	const uint8_t *q = p + 1;
+
+	while ((q = memchr(q, first, avail - (size_t)(q - p)))) {
+		size_t left = avail - (size_t)(q - p), len;
+
+		if (r->mode == M_GZB) {
+			uint32_t bsize = 0, rsize = 0;
+			int hl = gz_member_hdr(q, left, &bsize, &rsize);
+
+			len = hl > 0 && bsize <= left ? bsize : 0;
+		} else {
+			size_t fsz = left >= 4 && get_le32(q) == ZSTD_MAGIC ?
+				ZSTD_findFrameCompressedSize(q, left) : 0;
+
+			len = ZSTD_isError(fsz) ? 0 : fsz;
+		}
+		if (len && partial_member(r, q, len, hb) == KVT_BLK_HDR_SIZE &&
+		    get_le32(hb + KVT_BLK_OFF_MAGIC) == KVT_BLK_MAGIC)
+			return (size_t)(q - p);
+		if (++q >= p + avail)
+			break;
+	}
+	return 0;
+}
+
+/* The unit at off runs past the end of the file: cut, or damaged. */
+static int unit_past_end(struct kvt_reader *r, uint64_t off, const uint8_t *p,
+			 size_t avail)
+{
+	uint8_t hb[KVT_BLK_HDR_SIZE];
+	size_t n, later = later_unit(r, p, avail);
+
+	if (later) {
+		kvt_err(&r->ferr, KVT_E_FORMAT,
+			"%s: offset %llu: corrupt %s: it runs past the end of the file, but a whole one follows at offset %llu",
+			r->path, (unsigned long long)off,
+			r->mode == M_GZB ? "gzip-blocks member (its size field)"
+					 : "zstd frame",
+			(unsigned long long)(off + later));
+		return F_ERR;
+	}
+	n = partial_member(r, p, avail, hb);
+	trunc_block(r, off, hb, n, "offset");
+	return F_TRUNC;
+}
+
+/*
  * Whether the last bytes of p[0, avail), the rest of a raw stream after a
  * block header that claims more, are a valid end block: then the stream
  * was not cut short, the length field is corrupt.
@@ -737,13 +795,8 @@ static int frame(struct kvt_reader *r, struct slot *s)
 		if (win_need(r, &r->fw, bsize, &avail))
 			return F_ERR;
 		p = r->fw.p + r->fw.rd;
-		if (avail < bsize) {
-			uint8_t hb[KVT_BLK_HDR_SIZE];
-			size_t n = partial_member(r, p, avail, hb);
-
-			trunc_block(r, off, hb, n, "offset");
-			return F_TRUNC;
-		}
+		if (avail < bsize)
+			return unit_past_end(r, off, p, avail);
 		s->kind = U_GZ;
 		s->raw_size = rsize;
 		need = bsize;
@@ -762,13 +815,8 @@ static int frame(struct kvt_reader *r, struct slot *s)
 					ZSTD_getErrorName(fsz));
 				return F_ERR;
 			}
-			if (r->fw.eof || avail > 2 * MAX_UNIT) {
-				uint8_t hb[KVT_BLK_HDR_SIZE];
-				size_t n = partial_member(r, p, avail, hb);
-
-				trunc_block(r, off, hb, n, "offset");
-				return F_TRUNC;
-			}
+			if (r->fw.eof || avail > 2 * MAX_UNIT)
+				return unit_past_end(r, off, p, avail);
 			if (win_need(r, &r->fw, avail * 2, &avail))
 				return F_ERR;
 			p = r->fw.p + r->fw.rd;

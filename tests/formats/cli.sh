@@ -149,6 +149,39 @@ for c in gzip-blocks zstd gzip; do
 	"$bin/kvt-dump" "$tmp/kc" "$tmp/rraw" | cmp -s - "$tmp/want" ||
 		{ echo "FAIL: $c decompressed by the stock tool reads differently"; fail=1; }
 done
+# a unit whose size was damaged runs past the end of the file, as the last
+# unit of a cut file does; but whole units follow it: corrupt, not cut
+# (patch3 FILE OFFSET V: three bytes of V, little-endian, at OFFSET)
+patch3() {
+	printf "$(printf '\\%03o\\%03o\\%03o' $(($3 & 255)) $(($3 >> 8 & 255)) $(($3 >> 16 & 255)))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+byte() { od -An -tu1 -j "$2" -N1 "$1" | tr -d ' '; }
+for c in gzip-blocks zstd; do
+	"$bin/kvt-as" --compress $c --block-records 2 "$ok" "$tmp/ku" "$tmp/ru" || fail=1
+	if [ $c = gzip-blocks ]; then magic='\x1f\x8b\x08\x04'; else magic='\x28\xb5\x2f\xfd'; fi
+	offs=$(LC_ALL=C grep -obUaP "$magic" "$tmp/ru" | cut -d: -f1)
+	n=$(echo "$offs" | wc -l)
+	[ "$n" -ge 4 ] || { echo "FAIL: $c: want 4 units or more, found $n"; fail=1; continue; }
+	at=$(echo "$offs" | sed -n "$((n / 2))p")
+	cp "$tmp/ru" "$tmp/rbad"
+	if [ $c = gzip-blocks ]; then
+		# the member size in the 'KV' field: 8 MiB more
+		printf '\x7f' | dd of="$tmp/rbad" bs=1 seek=$((at + 18)) conv=notrunc status=none
+	else
+		# the frame's first block header: the largest block size
+		fhd=$(byte "$tmp/rbad" $((at + 4)))
+		fcs=$(( (fhd >> 6) == 0 ? (fhd >> 5 & 1) : 1 << (fhd >> 6) ))
+		did=$(( (fhd & 3) == 3 ? 4 : fhd & 3 ))
+		b=$((at + 5 + (fhd >> 5 & 1 ? 0 : 1) + did + fcs))
+		v=$(( $(byte "$tmp/rbad" $b) | $(byte "$tmp/rbad" $((b + 1))) << 8 ))
+		patch3 "$tmp/rbad" $b $(( (v & 7) | 0x1ffff << 3 ))
+	fi
+	expect 1 "rbad: offset $at: corrupt .*: it runs past the end of the file, but a whole one follows at offset [0-9]+" \
+		"$bin/kvt-dump" "$tmp/ku" "$tmp/rbad"
+	head -c $(( $(stat -c %s "$tmp/ru") - 20 )) "$tmp/ru" >"$tmp/rcut2"
+	expect 4 "rcut2: cut short at byte [0-9]+ inside the" "$bin/kvt-dump" "$tmp/ku" "$tmp/rcut2"
+done
 gzip -c "$tmp/rraw" >"$tmp/r.gz"
 size=$(stat -c %s "$tmp/rraw")
 head -c $((size / 2)) "$tmp/rraw" | gzip -c >"$tmp/r2.gz"
