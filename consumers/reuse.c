@@ -13,13 +13,13 @@
  * shared by processes (a file page, a page not yet copied after a fork) is
  * one page.  scope=process: each process has a stack of its own (its pages
  * by XXH3-hashed canonical number), freed when the process ends, and the
- * table sums the processes.
+ * table sums the processes; scope=thread: the same, a stack for each task.
  *
  * Each page's mark sits at the time of its latest reference in a Fenwick
  * tree over times; the distance is the number of marks after it.  When the
  * times run out, they are renumbered in order (the tree is rebuilt at twice
  * the marks), so a reference costs O(log pages) and memory grows with the
- * pages alive (scope=process: of the live processes), never with the
+ * pages alive (scope=process, thread: of the live stacks), never with the
  * number of references.  A page that goes away (pages_gone) leaves the
  * stacks that hold it (gone=drop, the default); with gone=keep it stays and
  * only sinks, as canonical numbers are never given twice.
@@ -40,7 +40,8 @@ enum { O_SCOPE, O_GONE };
 static const struct kvt_consumer_option reuse_options[] = {
 	{ "scope", KVT_OPT_STR, "trace",
 	  "trace: one LRU stack for all references (one memory); process: "
-	  "one a process (each its own memory), the table their sum" },
+	  "one a process (each its own memory), the table their sum; "
+	  "thread: one a task" },
 	{ "gone", KVT_OPT_STR, "drop",
 	  "drop: a page that goes away leaves the stack (its frame is free); "
 	  "keep: it stays and sinks (reuse distance of addresses that never "
@@ -57,21 +58,28 @@ struct stack {
 	uint32_t cap, now, marks;
 	uint64_t top;		/* the page of the latest reference */
 	bool any;
-	struct u64map times;	/* scope=process: page -> time */
+	struct u64map times;	/* scope=process, thread: page -> time */
+	uint64_t live_ix;	/* its place in reuse.live */
 };
+
+enum { SCOPE_TRACE, SCOPE_PROCESS, SCOPE_THREAD };
 
 struct reuse {
 	FILE *f;
 	char *out;
-	bool per_process;
+	int scope;
 	struct stack all;	/* scope=trace */
-	/* scope=trace: page -> time (0: none); scope=process, gone=drop:
-	 * page -> the serial + 1 of the one process whose stack holds it,
-	 * OWNER_MULTI (look in every stack), 0: none */
+	/* scope=trace: page -> time (0: none); scope=process, thread,
+	 * gone=drop: page -> the serial + 1 of the one process (task) whose
+	 * stack holds it, OWNER_MULTI (look in every live stack), 0: none */
 	uint32_t *by_page;
 	uint64_t nby_page;
-	struct stack **procs;	/* scope=process: by process serial */
-	uint64_t nprocs;
+	/* scope=process, thread: the stacks by process (task) serial, and
+	 * the serials of the live ones */
+	struct stack **owned;
+	uint64_t nowned;
+	uint64_t *live;
+	uint64_t nlive, caplive;
 	bool keep_gone;
 	uint64_t *hist;		/* distance -> references */
 	uint64_t nhist;		/* distances 0 .. nhist - 1 held */
@@ -205,7 +213,8 @@ static int count(struct reuse *r, uint64_t d, struct kvt_error *err)
 	return 0;
 }
 
-/* A reference to page in stack s (of process serial, for scope=process). */
+/* A reference to page in stack s (of process or task serial, for
+ * scope=process or thread). */
 static int reference(struct reuse *r, struct stack *s, uint64_t serial,
 		     uint64_t page, struct kvt_error *err)
 {
@@ -260,10 +269,12 @@ static int reuse_init(void **priv, const struct kvt_consumer_args *a,
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
 	*priv = r;
 	if (!strcmp(scope, "process"))
-		r->per_process = true;
+		r->scope = SCOPE_PROCESS;
+	else if (!strcmp(scope, "thread"))
+		r->scope = SCOPE_THREAD;
 	else if (strcmp(scope, "trace"))
 		return cons_error(err, KVT_E_USAGE,
-				  "scope=%s: expected trace or process",
+				  "scope=%s: expected trace, process or thread",
 				  scope);
 	if (!strcmp(a->opts[O_GONE].str, "keep"))
 		r->keep_gone = true;
@@ -277,34 +288,77 @@ static int reuse_init(void **priv, const struct kvt_consumer_args *a,
 	return cons_open_text(&r->f, a->out, err);
 }
 
+/* A process (task) begins: a stack of its own, for scope=process (thread). */
+static int owner_start(struct reuse *r, uint64_t serial,
+		       struct kvt_error *err)
+{
+	struct stack *s;
+
+	if (cons_grow((void **)&r->owned, &r->nowned, serial + 1,
+		      sizeof(*r->owned)) ||
+	    cons_grow((void **)&r->live, &r->caplive, r->nlive + 1,
+		      sizeof(*r->live)))
+		return cons_error(err, KVT_E_NOMEM, "out of memory");
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return cons_error(err, KVT_E_NOMEM, "out of memory");
+	s->live_ix = r->nlive;
+	r->live[r->nlive++] = serial;
+	r->owned[serial] = s;
+	return 0;
+}
+
+/* A process (task) ends: its stack goes with it, its references counted. */
+static void owner_end(struct reuse *r, uint64_t serial)
+{
+	struct stack *s = serial < r->nowned ? r->owned[serial] : NULL;
+	uint64_t last;
+
+	if (!s)
+		return;
+	last = r->live[--r->nlive];
+	r->live[s->live_ix] = last;
+	r->owned[last]->live_ix = s->live_ix;
+	stack_free(s);
+	free(s);
+	r->owned[serial] = NULL;
+}
+
 static int reuse_process_start(void *priv, const struct kvt_process_info *pi,
 			       struct kvt_error *err)
 {
 	struct reuse *r = priv;
 
-	if (!r->per_process)
-		return 0;
-	if (cons_grow((void **)&r->procs, &r->nprocs, pi->serial + 1,
-		      sizeof(*r->procs)))
-		return cons_error(err, KVT_E_NOMEM, "out of memory");
-	r->procs[pi->serial] = calloc(1, sizeof(struct stack));
-	if (!r->procs[pi->serial])
-		return cons_error(err, KVT_E_NOMEM, "out of memory");
-	return 0;
+	return r->scope == SCOPE_PROCESS ? owner_start(r, pi->serial, err) : 0;
 }
 
-/* A process's stack goes with it: its references are counted. */
 static int reuse_process_end(void *priv, const struct kvt_process_info *pi,
 			     struct kvt_error *err)
 {
 	struct reuse *r = priv;
 
 	(void)err;
-	if (r->per_process && pi->serial < r->nprocs && r->procs[pi->serial]) {
-		stack_free(r->procs[pi->serial]);
-		free(r->procs[pi->serial]);
-		r->procs[pi->serial] = NULL;
-	}
+	if (r->scope == SCOPE_PROCESS)
+		owner_end(r, pi->serial);
+	return 0;
+}
+
+static int reuse_task_start(void *priv, const struct kvt_task_info *ti,
+			    struct kvt_error *err)
+{
+	struct reuse *r = priv;
+
+	return r->scope == SCOPE_THREAD ? owner_start(r, ti->serial, err) : 0;
+}
+
+static int reuse_task_end(void *priv, const struct kvt_task_info *ti,
+			  struct kvt_error *err)
+{
+	struct reuse *r = priv;
+
+	(void)err;
+	if (r->scope == SCOPE_THREAD)
+		owner_end(r, ti->serial);
 	return 0;
 }
 
@@ -317,15 +371,17 @@ static int reuse_refs(void *priv, const struct kvt_ref *refs, size_t n,
 
 	for (i = 0; i < n; i++) {
 		struct stack *s = &r->all;
-		uint64_t ps = refs[i].process_serial;
+		uint64_t ps = r->scope == SCOPE_THREAD ? refs[i].task_serial :
+							 refs[i].process_serial;
 
-		if (r->per_process) {
-			if (ps >= r->nprocs || !r->procs[ps])
+		if (r->scope != SCOPE_TRACE) {
+			if (ps >= r->nowned || !r->owned[ps])
 				return cons_error(err, KVT_E_USAGE,
-						  "a reference of process %" PRIu64
+						  "a reference of %s %" PRIu64
 						  " that has not started",
-						  ps);
-			s = r->procs[ps];
+						  r->scope == SCOPE_THREAD ?
+						  "task" : "process", ps);
+			s = r->owned[ps];
 		}
 		r->refs++;
 		st = reference(r, s, ps, refs[i].page, err);
@@ -366,7 +422,7 @@ static int reuse_pages_gone(void *priv, const uint64_t *pages, size_t n,
 	for (i = 0; i < n; i++) {
 		uint32_t who;
 
-		if (!r->per_process) {
+		if (r->scope == SCOPE_TRACE) {
 			drop(r, &r->all, pages[i]);
 			continue;
 		}
@@ -375,13 +431,12 @@ static int reuse_pages_gone(void *priv, const uint64_t *pages, size_t n,
 		who = r->by_page[pages[i]];
 		r->by_page[pages[i]] = 0;
 		if (who != OWNER_MULTI) {
-			if (who - 1 < r->nprocs && r->procs[who - 1])
-				drop(r, r->procs[who - 1], pages[i]);
+			if (who - 1 < r->nowned && r->owned[who - 1])
+				drop(r, r->owned[who - 1], pages[i]);
 			continue;
 		}
-		for (j = 0; j < r->nprocs; j++)
-			if (r->procs[j])
-				drop(r, r->procs[j], pages[i]);
+		for (j = 0; j < r->nlive; j++)
+			drop(r, r->owned[r->live[j]], pages[i]);
 	}
 	return 0;
 }
@@ -394,8 +449,9 @@ static int reuse_finish(void *priv, const struct kvt_merge_summary *sum,
 
 	(void)sum;
 	/* lru-faults: those of an LRU memory of `distance` pages (each
-	 * process's own, with scope=process), and of every size above the
-	 * row before; cold: of a memory that holds every page */
+	 * process's or task's own, with scope=process or thread), and of
+	 * every size above the row before; cold: of a memory that holds
+	 * every page */
 	fprintf(r->f, "distance\treferences\tlru-faults\n");
 	for (d = 0; d < r->nhist; d++) {
 		if (!r->hist[d])
@@ -441,13 +497,14 @@ static void reuse_cleanup(void *priv)
 	if (r->f && r->f != stdout)
 		fclose(r->f);
 	stack_free(&r->all);
-	for (i = 0; i < r->nprocs; i++) {
-		if (r->procs[i]) {
-			stack_free(r->procs[i]);
-			free(r->procs[i]);
+	for (i = 0; i < r->nowned; i++) {
+		if (r->owned[i]) {
+			stack_free(r->owned[i]);
+			free(r->owned[i]);
 		}
 	}
-	free(r->procs);
+	free(r->owned);
+	free(r->live);
 	free(r->by_page);
 	free(r->hist);
 	free(r->out);
@@ -463,6 +520,8 @@ const struct kvt_consumer_ops kvt_consumer_reuse = {
 	.init = reuse_init,
 	.process_start = reuse_process_start,
 	.process_end = reuse_process_end,
+	.task_start = reuse_task_start,
+	.task_end = reuse_task_end,
 	.pages_gone = reuse_pages_gone,
 	.refs = reuse_refs,
 	.finish = reuse_finish,

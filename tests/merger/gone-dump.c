@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * tests/merger/gone-dump.c - a test consumer (loaded as a .so): every
- * reference as "KIND PAGE PROCESS-SERIAL" and every page that went away as
- * "G PAGE SEQ", in the order run-merger calls it, to OUT.  reuse.sh feeds
- * it to a plain LRU list (reuse-brute.awk) and checks the pages_gone calls
- * of a hand-derived trace.
+ * reference as "KIND PAGE PROCESS-SERIAL TASK-SERIAL" and every page that
+ * went away as "G PAGE SEQ", in the order run-merger calls it, to OUT.
+ * reuse.sh feeds it to a plain LRU list (reuse-brute.awk) and checks the
+ * pages_gone calls of a hand-derived trace.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -40,9 +40,9 @@ static int dump_refs(void *priv, const struct kvt_ref *refs, size_t n,
 
 	(void)err;
 	for (i = 0; i < n; i++)
-		fprintf(priv, "%s %" PRIu64 " %" PRIu64 "\n",
+		fprintf(priv, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
 			kinds[refs[i].kind & 3], refs[i].page,
-			refs[i].process_serial);
+			refs[i].process_serial, refs[i].task_serial);
 	return 0;
 }
 

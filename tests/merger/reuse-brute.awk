@@ -1,8 +1,9 @@
 # reuse-brute.awk: the reuse consumer's table, the plain way, from the
-# gone-dump test consumer's lines ("KIND PAGE PROCESS", "G PAGE SEQ"): a list
-# of pages per stack, the most recent first, searched and shifted at every
-# reference (tests/merger/reuse.sh compares it with consumers/reuse.c's
-# Fenwick tree).  -v scope=trace|process -v gone=drop|keep, as its options.
+# gone-dump test consumer's lines ("KIND PAGE PROCESS TASK", "G PAGE SEQ"):
+# a list of pages per stack, the most recent first, searched and shifted at
+# every reference (tests/merger/reuse.sh compares it with consumers/reuse.c's
+# Fenwick tree).  -v scope=trace|process|thread -v gone=drop|keep, as its
+# options.
 function find(s, p,    i) {
 	for (i = 1; i <= n[s]; i++)
 		if (st[s, i] == p)
@@ -23,7 +24,7 @@ $1 == "G" {
 	next
 }
 {
-	s = scope == "process" ? $3 : 0
+	s = scope == "process" ? $3 : scope == "thread" ? $4 : 0
 	if (!(s in n))
 		n[s] = 0
 	p = $2; refs++

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # reuse.sh BINDIR DUMP_SO DATA_DIR [SCENARIO_DIR...] (tests/data: reuse.kvt,
-# gone.kvt, fork-cow.kvt, threads.kvt, remap.kvt)
+# reuse-threads.kvt, gone.kvt, fork-cow.kvt, threads.kvt, remap.kvt)
 # The reuse consumer and the pages_gone hook it relies on:
 # - gone.kvt: the hand-derived pages_gone calls, through the gone-dump test
 #   consumer (DUMP_SO);
-# - reuse.kvt: the hand-derived tables of every scope and gone option (file
-#   and standard output) and summary lines;
+# - reuse.kvt, reuse-threads.kvt: the hand-derived tables of every scope
+#   and gone option (file and standard output) and summary lines;
 # - the tables a plain LRU list gives (reuse-brute.awk, from gone-dump's
 #   lines) on the fixtures and on kvt-gen traces whose pages outnumber the
 #   first tree, so that its times are renumbered, for every option;
@@ -58,13 +58,25 @@ table "$tmp/want" -o gone=keep
 t 0 2 12  1 2 10  2 2 8  cold 6 6 >"$tmp/want"
 table "$tmp/want" -o scope=process
 table "$tmp/want" -o scope=process -o gone=keep
+# each process one task: the same stacks
+table "$tmp/want" -o scope=thread
+table "$tmp/want" -o scope=thread -o gone=keep
+
+# the tables of reuse-threads.kvt, by hand (see its comments)
+"$bin/kvt-as" "$data/reuse-threads.kvt" "$tmp/k" "$tmp/r" || exit 1
+t 0 3 9  1 1 6  2 2 5  cold 3 3 >"$tmp/want"
+table "$tmp/want"
+table "$tmp/want" -o scope=process
+t 1 3 9  cold 6 6 >"$tmp/want"
+table "$tmp/want" -o scope=thread
+table "$tmp/want" -o scope=thread -o gone=keep
 
 # against the plain list
 against_list() {	# NAME K R
 	local scope gone
 	"$bin/run-merger" -q "$dump" auto "$3" "$2" "$tmp/dump" 2>/dev/null ||
 		{ fail "$1: gone-dump: exit $?"; return; }
-	for scope in trace process; do
+	for scope in trace process thread; do
 		for gone in drop keep; do
 			"$bin/run-merger" -q -o scope=$scope -o gone=$gone \
 				reuse auto "$3" "$2" "$tmp/got" 2>"$tmp/err" ||
@@ -77,7 +89,7 @@ against_list() {	# NAME K R
 		done
 	done
 }
-for s in reuse gone fork-cow threads remap; do
+for s in reuse reuse-threads gone fork-cow threads remap; do
 	"$bin/kvt-as" "$data/$s.kvt" "$tmp/k" "$tmp/r" || exit 1
 	against_list "$s" "$tmp/k" "$tmp/r"
 done
