@@ -14,6 +14,7 @@
  * one page.  scope=process: each process has a stack of its own (its pages
  * by XXH3-hashed canonical number), freed when the process ends, and the
  * table sums the processes; scope=thread: the same, a stack for each task.
+ * bins=log2 sums the rows by powers of two (0, 1, 2-3, 4-7, ...).
  *
  * Each page's mark sits at the time of its latest reference in a Fenwick
  * tree over times; the distance is the number of marks after it.  When the
@@ -35,7 +36,7 @@
 #define REUSE_MIN_CAP	1024u
 #define REUSE_MAX_MARKS	(UINT32_MAX / 4)
 
-enum { O_SCOPE, O_GONE };
+enum { O_SCOPE, O_GONE, O_BINS };
 
 static const struct kvt_consumer_option reuse_options[] = {
 	{ "scope", KVT_OPT_STR, "trace",
@@ -46,6 +47,9 @@ static const struct kvt_consumer_option reuse_options[] = {
 	  "drop: a page that goes away leaves the stack (its frame is free); "
 	  "keep: it stays and sinks (reuse distance of addresses that never "
 	  "die)" },
+	{ "bins", KVT_OPT_STR, "exact",
+	  "exact: a row for each distance; log2: a row for each power of two, "
+	  "distances 0, 1, 2-3, 4-7, ..." },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -81,6 +85,7 @@ struct reuse {
 	uint64_t *live;
 	uint64_t nlive, caplive;
 	bool keep_gone;
+	bool log2_bins;
 	uint64_t *hist;		/* distance -> references */
 	uint64_t nhist;		/* distances 0 .. nhist - 1 held */
 	uint64_t cold, refs;
@@ -282,6 +287,12 @@ static int reuse_init(void **priv, const struct kvt_consumer_args *a,
 		return cons_error(err, KVT_E_USAGE,
 				  "gone=%s: expected drop or keep",
 				  a->opts[O_GONE].str);
+	if (!strcmp(a->opts[O_BINS].str, "log2"))
+		r->log2_bins = true;
+	else if (strcmp(a->opts[O_BINS].str, "exact"))
+		return cons_error(err, KVT_E_USAGE,
+				  "bins=%s: expected exact or log2",
+				  a->opts[O_BINS].str);
 	r->out = strdup(a->out);
 	if (!r->out)
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
@@ -445,20 +456,27 @@ static int reuse_finish(void *priv, const struct kvt_merge_summary *sum,
 			struct kvt_error *err)
 {
 	struct reuse *r = priv;
-	uint64_t d, faults = r->refs;
+	uint64_t lo, hi, d, n, faults = r->refs;
 
 	(void)sum;
-	/* lru-faults: those of an LRU memory of `distance` pages (each
-	 * process's or task's own, with scope=process or thread), and of
-	 * every size above the row before; cold: of a memory that holds
-	 * every page */
+	/* A row for the distances lo .. hi (one distance, or with
+	 * bins=log2 a power of two and the distances below the next);
+	 * lru-faults: those of an LRU memory of lo pages (each process's or
+	 * task's own, with scope=process or thread), and of every size above
+	 * the row before; cold: of a memory that holds every page */
 	fprintf(r->f, "distance\treferences\tlru-faults\n");
-	for (d = 0; d < r->nhist; d++) {
-		if (!r->hist[d])
+	for (lo = 0; lo < r->nhist; lo = hi + 1) {
+		hi = r->log2_bins && lo > 1 ? 2 * lo - 1 : lo;
+		for (n = 0, d = lo; d <= hi && d < r->nhist; d++)
+			n += r->hist[d];
+		if (!n)
 			continue;
-		fprintf(r->f, "%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\n", d,
-			r->hist[d], faults);
-		faults -= r->hist[d];
+		if (hi == lo)
+			fprintf(r->f, "%" PRIu64, lo);
+		else
+			fprintf(r->f, "%" PRIu64 "-%" PRIu64, lo, hi);
+		fprintf(r->f, "\t%" PRIu64 "\t%" PRIu64 "\n", n, faults);
+		faults -= n;
 	}
 	fprintf(r->f, "cold\t%" PRIu64 "\t%" PRIu64 "\n", r->cold, faults);
 	return cons_close_text(&r->f, r->out, err);

@@ -55,6 +55,12 @@ for l in 'reuse-cold-references: 5' 'reuse-median-distance: 2' \
 done
 t 0 2 12  1 1 10  2 1 9  3 2 8  4 1 6  cold 5 5 >"$tmp/want"
 table "$tmp/want" -o gone=keep
+# bins=log2: the same references by powers of two, the faults of a memory
+# of each bin's least distance
+t 0 2 12  1 1 10  2-3 4 9  cold 5 5 >"$tmp/want"
+table "$tmp/want" -o bins=log2
+t 0 2 12  1 1 10  2-3 3 9  4-7 1 6  cold 5 5 >"$tmp/want"
+table "$tmp/want" -o bins=log2 -o gone=keep
 t 0 2 12  1 2 10  2 2 8  cold 6 6 >"$tmp/want"
 table "$tmp/want" -o scope=process
 table "$tmp/want" -o scope=process -o gone=keep
@@ -115,9 +121,24 @@ for seed in 1 2 3; do
 		fail "kvt-gen seed $seed: the times were never renumbered"
 	n=$(sed -n 's/^reuse-pages-gone: //p' "$tmp/err")
 	[ "${n:-0}" -gt 0 ] || fail "kvt-gen seed $seed: no page went away"
+	# bins=log2 sums the rows of the exact table (the last against_list
+	# wrote: scope=thread, gone=keep)
+	"$bin/run-merger" -q -o scope=thread -o gone=keep -o bins=log2 reuse \
+		auto "$tmp/r" "$tmp/k" "$tmp/log2" 2>/dev/null ||
+		fail "kvt-gen seed $seed: bins=log2: exit $?"
+	awk -F '\t' 'NR == 1 { print; next }
+		$1 == "cold" { for (i = 1; i <= k; i++) { b = order[i]
+				 print (b > 1 ? b "-" 2 * b - 1 : b) "\t" n[b] "\t" f[b] }
+			       print; next }
+		{ lo = $1; if (lo > 1) { lo = 1; while (lo * 2 <= $1) lo *= 2 }
+		  if (!(lo in n)) { order[++k] = lo; f[lo] = $3 }
+		  n[lo] += $2 }' "$tmp/got" >"$tmp/want"
+	[ "$(wc -l <"$tmp/want")" -gt 4 ] && cmp -s "$tmp/want" "$tmp/log2" ||
+		{ fail "kvt-gen seed $seed: bins=log2 is not the exact table binned"
+		  diff "$tmp/want" "$tmp/log2" | head -n 5; }
 done
 
-for o in scope=task gone=free; do
+for o in scope=task gone=free bins=log10; do
 	"$bin/run-merger" -q -o $o reuse auto "$tmp/r" "$tmp/k" "$tmp/out" \
 		2>"$tmp/err"
 	st=$?
