@@ -66,6 +66,7 @@ struct stack {
 	uint64_t live_ix;	/* its place in reuse.live */
 };
 
+/* in the order of scope_names */
 enum { SCOPE_TRACE, SCOPE_PROCESS, SCOPE_THREAD };
 
 struct reuse {
@@ -84,8 +85,8 @@ struct reuse {
 	uint64_t nowned;
 	uint64_t *live;
 	uint64_t nlive, caplive;
-	bool keep_gone;
-	bool log2_bins;
+	int keep_gone;		/* bool, as choice() gives it */
+	int log2_bins;		/* bool */
 	uint64_t *hist;		/* distance -> references */
 	uint64_t nhist;		/* distances 0 .. nhist - 1 held */
 	uint64_t cold, refs;
@@ -264,47 +265,67 @@ static int reference(struct reuse *r, struct stack *s, uint64_t serial,
 	return set_time(r, s, page, t, err);
 }
 
+/* The values of the options that name one of a few words, in the order of
+ * their codes (SCOPE_*; false, true), NULL-terminated. */
+static const char *const scope_names[] = { "trace", "process", "thread",
+					   NULL };
+static const char *const gone_names[] = { "drop", "keep", NULL };
+static const char *const bins_names[] = { "exact", "log2", NULL };
+
+/* *code = the index of value among names; else a usage error that lists
+ * them. */
+static int choice(const char *const *names, const char *opt,
+		  const char *value, int *code, struct kvt_error *err)
+{
+	int i;
+
+	for (i = 0; names[i]; i++) {
+		if (!strcmp(value, names[i])) {
+			*code = i;
+			return 0;
+		}
+	}
+	cons_error(err, KVT_E_USAGE, "%s=%s: expected %s", opt, value,
+		   names[0]);
+	for (i = 1; names[i]; i++) {
+		size_t l = strlen(err->msg);
+
+		snprintf(err->msg + l, sizeof(err->msg) - l, "%s%s",
+			 names[i + 1] ? ", " : " or ", names[i]);
+	}
+	return KVT_E_USAGE;
+}
+
 static int reuse_init(void **priv, const struct kvt_consumer_args *a,
 		      struct kvt_error *err)
 {
 	struct reuse *r = calloc(1, sizeof(*r));
-	const char *scope = a->opts[O_SCOPE].str;
 
 	if (!r)
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
 	*priv = r;
-	if (!strcmp(scope, "process"))
-		r->scope = SCOPE_PROCESS;
-	else if (!strcmp(scope, "thread"))
-		r->scope = SCOPE_THREAD;
-	else if (strcmp(scope, "trace"))
-		return cons_error(err, KVT_E_USAGE,
-				  "scope=%s: expected trace, process or thread",
-				  scope);
-	if (!strcmp(a->opts[O_GONE].str, "keep"))
-		r->keep_gone = true;
-	else if (strcmp(a->opts[O_GONE].str, "drop"))
-		return cons_error(err, KVT_E_USAGE,
-				  "gone=%s: expected drop or keep",
-				  a->opts[O_GONE].str);
-	if (!strcmp(a->opts[O_BINS].str, "log2"))
-		r->log2_bins = true;
-	else if (strcmp(a->opts[O_BINS].str, "exact"))
-		return cons_error(err, KVT_E_USAGE,
-				  "bins=%s: expected exact or log2",
-				  a->opts[O_BINS].str);
+	if (choice(scope_names, "scope", a->opts[O_SCOPE].str, &r->scope,
+		   err) ||
+	    choice(gone_names, "gone", a->opts[O_GONE].str, &r->keep_gone,
+		   err) ||
+	    choice(bins_names, "bins", a->opts[O_BINS].str, &r->log2_bins,
+		   err))
+		return err->status;
 	r->out = strdup(a->out);
 	if (!r->out)
 		return cons_error(err, KVT_E_NOMEM, "out of memory");
 	return cons_open_text(&r->f, a->out, err);
 }
 
-/* A process (task) begins: a stack of its own, for scope=process (thread). */
-static int owner_start(struct reuse *r, uint64_t serial,
+/* A process (task) begins: a stack of its own, when the scope is that of
+ * processes (tasks). */
+static int owner_start(struct reuse *r, int scope, uint64_t serial,
 		       struct kvt_error *err)
 {
 	struct stack *s;
 
+	if (r->scope != scope)
+		return 0;
 	if (cons_grow((void **)&r->owned, &r->nowned, serial + 1,
 		      sizeof(*r->owned)) ||
 	    cons_grow((void **)&r->live, &r->caplive, r->nlive + 1,
@@ -320,57 +341,47 @@ static int owner_start(struct reuse *r, uint64_t serial,
 }
 
 /* A process (task) ends: its stack goes with it, its references counted. */
-static void owner_end(struct reuse *r, uint64_t serial)
+static int owner_end(struct reuse *r, int scope, uint64_t serial)
 {
-	struct stack *s = serial < r->nowned ? r->owned[serial] : NULL;
+	struct stack *s = r->scope == scope && serial < r->nowned ?
+			  r->owned[serial] : NULL;
 	uint64_t last;
 
 	if (!s)
-		return;
+		return 0;
 	last = r->live[--r->nlive];
 	r->live[s->live_ix] = last;
 	r->owned[last]->live_ix = s->live_ix;
 	stack_free(s);
 	free(s);
 	r->owned[serial] = NULL;
+	return 0;
 }
 
 static int reuse_process_start(void *priv, const struct kvt_process_info *pi,
 			       struct kvt_error *err)
 {
-	struct reuse *r = priv;
-
-	return r->scope == SCOPE_PROCESS ? owner_start(r, pi->serial, err) : 0;
+	return owner_start(priv, SCOPE_PROCESS, pi->serial, err);
 }
 
 static int reuse_process_end(void *priv, const struct kvt_process_info *pi,
 			     struct kvt_error *err)
 {
-	struct reuse *r = priv;
-
 	(void)err;
-	if (r->scope == SCOPE_PROCESS)
-		owner_end(r, pi->serial);
-	return 0;
+	return owner_end(priv, SCOPE_PROCESS, pi->serial);
 }
 
 static int reuse_task_start(void *priv, const struct kvt_task_info *ti,
 			    struct kvt_error *err)
 {
-	struct reuse *r = priv;
-
-	return r->scope == SCOPE_THREAD ? owner_start(r, ti->serial, err) : 0;
+	return owner_start(priv, SCOPE_THREAD, ti->serial, err);
 }
 
 static int reuse_task_end(void *priv, const struct kvt_task_info *ti,
 			  struct kvt_error *err)
 {
-	struct reuse *r = priv;
-
 	(void)err;
-	if (r->scope == SCOPE_THREAD)
-		owner_end(r, ti->serial);
-	return 0;
+	return owner_end(priv, SCOPE_THREAD, ti->serial);
 }
 
 static int reuse_refs(void *priv, const struct kvt_ref *refs, size_t n,
