@@ -17,8 +17,9 @@ PROGRAMS += $(BIN)/kvt-oracle $(BIN)/kvt-scengen
 # The oracle against every scenario's expected outputs (its own test), the
 # scenario tests on a folder unlike ../shared/scenarios
 # (tests/lib/scenario-set.sh), then the differential test (DIFF_N seeds;
-# see tests/diff/run-diff).
-.PHONY: check-diff check-diff-oracle
+# see tests/diff/run-diff), and the same on DIFF_GEN_N kvt-gen recordings.
+DIFF_GEN_N ?= 12
+.PHONY: check-diff check-diff-oracle check-diff-random check-diff-gen
 check-diff-oracle:
 	@tests/lib/run-test build/test-results diff/oracle-scenarios \
 	  tests/diff/check-oracle $(SANBIN)/kvt-oracle $(SCENARIO_DIRS)
@@ -27,9 +28,18 @@ check-diff-oracle:
 	@tests/lib/run-test build/test-results lib/scenario-set \
 	  bash tests/lib/scenario-set.sh $(SANBIN)
 
-check-diff: $(GONE_DUMP_SO)
+check-diff: check-diff-random check-diff-gen
+
+check-diff-random: $(GONE_DUMP_SO)
 	@tests/lib/run-test build/test-results diff/random \
 	  env DIFF_BIN=$(BIN) DIFF_SANBIN=$(SANBIN) \
 	  DIFF_GONE_SO=$(GONE_DUMP_SO) tests/diff/run-diff
+
+check-diff-gen: $(GONE_DUMP_SO)
+	@tests/lib/run-test build/test-results diff/kvt-gen \
+	  env DIFF_BIN=$(BIN) DIFF_SANBIN=$(SANBIN) \
+	  DIFF_GONE_SO=$(GONE_DUMP_SO) DIFF_SOURCE=kvt-gen \
+	  DIFF_N=$(DIFF_GEN_N) DIFF_WORK=build/diff-work-gen \
+	  DIFF_FAILDIR=build/diff-fail-gen tests/diff/run-diff
 
 CHECKS += check-diff-oracle check-diff
