@@ -309,8 +309,8 @@ static void basic_cleanup(void *priv)
 	if (b->f && b->f != stdout)
 		fclose(b->f);
 	stop_encoder(b, NULL);
-	if (b->w)
-		kvt_writer_close(b->w, NULL);
+	/* finish was not reached or failed: the output must not look whole */
+	kvt_writer_abort(b->w);
 	for (i = 0; i < NCHUNKS; i++)
 		free(b->chunks[i].r);
 	free(b->cur.r);

@@ -901,7 +901,8 @@ static int write_unit(struct perfile *p, struct unit *u, const char *path,
 			return st;
 		st = unit_codes(p, u, bin_codes, &b, err);
 		if (st) {
-			kvt_writer_close(b.w, NULL);
+			/* a partial file that does not look whole */
+			kvt_writer_abort(b.w);
 			return st;
 		}
 		return kvt_writer_close(b.w, err);

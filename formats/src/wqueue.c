@@ -448,7 +448,11 @@ int kvt_wqueue_destroy(struct kvt_wqueue *q, uint64_t *bytes_out,
 	int i, rc;
 	size_t k;
 
-	if (err && q->codec == KVT_CODEC_GZIP)
+	/* a plain gzip stream is ended even when its writer failed or gave
+	 * up (err NULL): the records given stay readable, and the missing
+	 * end block still says the stream is not whole (put_job does nothing
+	 * after an I/O or codec error) */
+	if (q->codec == KVT_CODEC_GZIP)
 		put_job(q, NULL, 0, true, NULL);
 	pthread_mutex_lock(&q->mu);
 	while (q->count)

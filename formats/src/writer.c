@@ -337,3 +337,14 @@ int kvt_writer_close(struct kvt_writer *w, struct kvt_error *err)
 	free(w);
 	return rc;
 }
+
+void kvt_writer_abort(struct kvt_writer *w)
+{
+	if (!w)
+		return;
+	/* the records given so far go out in whole blocks; then a failed
+	 * writer writes no end block (kvt_writer_close) */
+	if (!w->status && !flush_block(w))
+		w->status = KVT_E_USAGE;
+	kvt_writer_close(w, NULL);
+}

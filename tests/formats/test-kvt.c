@@ -1030,6 +1030,45 @@ static void test_truncation(void **state)
 	}
 }
 
+/* An aborted writer: every record given is there, in whole blocks, and the
+ * stream reads as cut short (no end block), for every codec. */
+static void test_writer_abort(void **state)
+{
+	const char *rp = tpath("t.abort");
+	struct kvt_writer_opts o = { .block_records = 3 };
+	struct kvt_header rh;
+	struct kvt_writer *w;
+	struct kvt_error err;
+	char tb[512];
+	const char *t;
+	size_t i, n;
+	int c;
+
+	(void)state;
+	build_records();
+	kvt_header_init(&rh, KVT_SK_REFS, "test-kvt");
+	kvt_writer_abort(NULL);
+	/* whole blocks and a part of one */
+	while (nr % o.block_records == 0)
+		o.block_records++;
+	for (c = 0; c < NCODECS; c++) {
+		o.codec = codecs[c];
+		assert_int_equal(kvt_writer_open(&w, rp, &rh, &o, &err), 0);
+		for (i = 0; i < nr; i++)
+			assert_int_equal(kvt_writer_put(w, &rrecs[i], &err), 0);
+		kvt_writer_abort(w);
+		if (read_status(rp, c % 2 ? 2 : 1, &n, &err, &t, tb,
+				sizeof(tb)))
+			fail_msg("codec %s: %s", kvt_codec_name(codecs[c]),
+				 err.msg);
+		assert_int_equal(n, nr);
+		assert_non_null(t);
+		if (!strstr(t, "cut short at byte"))
+			fail_msg("codec %s: '%s'", kvt_codec_name(codecs[c]),
+				 t);
+	}
+}
+
 /* ---- corrupted bytes --------------------------------------------------------------- */
 
 static void test_corruption(void **state)
@@ -1629,6 +1668,7 @@ int main(void)
 		cmocka_unit_test(test_header_errors),
 		cmocka_unit_test(test_block_order),
 		cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_writer_abort),
 		cmocka_unit_test(test_corruption),
 		cmocka_unit_test(test_transport),
 		cmocka_unit_test(test_helper_nice),

@@ -259,6 +259,13 @@ void kvt_writer_stats(const struct kvt_writer *w, struct kvt_writer_stats *s);
 /* Flush everything, write the end block, close.  Always frees w. */
 int kvt_writer_close(struct kvt_writer *w, struct kvt_error *err);
 
+/* Give up on an output that cannot be completed (the program that writes
+ * it failed): the records given so far are written in whole blocks, the end
+ * block is not, so that readers report the stream as cut short after its
+ * last complete block instead of taking it for whole.  Frees w; NULL is
+ * allowed. */
+void kvt_writer_abort(struct kvt_writer *w);
+
 /* ---- reader ------------------------------------------------------------------- */
 
 /*
