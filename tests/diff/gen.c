@@ -15,7 +15,8 @@
  * the corners where two implementations of SEMANTICS.md may differ: few
  * task ids and a small address range (so ids and pages collide), forks at
  * several depths, vfork and exec, threads that exec, tid reuse, implicit
- * tasks, partial munmap and mmap, every kind of mremap, unaligned brk,
+ * tasks, partial munmap and mmap, munmap of the whole user range (as the
+ * kernel patch writes it), every kind of mremap, unaligned brk,
  * private file mappings written after fork, shmem, inode-free.  Each seed
  * also draws its own weights for the record kinds, so some scenarios are
  * fork-heavy, others mremap-heavy, and so on.
@@ -429,11 +430,18 @@ static void gen_mmap(struct gen *g)
 static void gen_munmap(struct gen *g)
 {
 	uint32_t tid = pick_tid(g);
-	uint64_t vp = pick_vpage(g);
+	uint64_t vp = pick_vpage(g), len = fit_len(vp, pick_len(g, 4, 4));
 
+	/* Now and then the whole user range, as the kernel patch writes it
+	 * for each process that exists when tracing starts (2^56 - 4096
+	 * bytes from 0), or everything from page 1 to the end at 2^64. */
+	if (chance(&g->rng, 3)) {
+		vp = chance(&g->rng, 50) ? 0 : 1;
+		len = vp ? (uint64_t)0 - PAGE : ((uint64_t)1 << 56) - PAGE;
+	}
 	fprintf(g->out, "munmap tid=%" PRIu32 " addr=0x%" PRIx64
 			" len=0x%" PRIx64,
-		tid, vp * PAGE, fit_len(vp, pick_len(g, 4, 4)));
+		tid, vp * PAGE, len);
 	end_line(g);
 }
 

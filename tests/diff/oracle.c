@@ -24,7 +24,10 @@
  *
  * Exit status: 0 done, 1 bad input (a parse error, one line on stderr),
  * 2 usage, 3 an output error, 4 a range larger than the oracle expands
- * (MAX_RANGE_PAGES: the scenario is beyond this oracle, not wrong).
+ * (MAX_RANGE_PAGES: the scenario is beyond this oracle, not wrong).  Only
+ * what maps pages expands its range (mmap, brk growth, an mremap's new
+ * tail); what removes them looks only at the pages mapped, so the kernel's
+ * munmap of the whole user range (kpatch/README.md) costs nothing.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,7 +41,7 @@
 #include <kvt/kvt.h>
 
 #define PAGE_SHIFT	12
-/* Largest mapping the oracle expands page by page. */
+/* Most pages the oracle maps one by one for one record. */
 #define MAX_RANGE_PAGES	(1u << 22)
 
 /* How a mapped virtual page is backed. */
@@ -541,22 +544,27 @@ static void do_exit(struct state *s, uint32_t tid)
 		cov.exit_ignored++;
 }
 
-static int page_range(struct state *s, uint64_t addr, uint64_t len,
-		      uint64_t *first, uint64_t *end)
+/* Pages [*first, *end) of a range: it may end at 2^64 exactly (the text
+ * form rejects one that passes it). */
+static void page_range(uint64_t addr, uint64_t len, uint64_t *first,
+		       uint64_t *end)
 {
-	/* in pages: a range may end at 2^64 exactly (the text form rejects
-	 * one that passes it) */
-	if (len >> PAGE_SHIFT > MAX_RANGE_PAGES) {
-		fprintf(stderr,
-			"kvt-oracle: %s:%lu: range of %" PRIu64
-			" bytes at 0x%" PRIx64 " is too large for the oracle\n",
-			s->path, s->lineno, len, addr);
-		s->too_large = 1;
-		return -1;
-	}
 	*first = addr >> PAGE_SHIFT;
 	*end = *first + (len >> PAGE_SHIFT);
-	return 0;
+}
+
+/* Before a record maps n pages one by one: -1 (exit status 4) beyond
+ * MAX_RANGE_PAGES. */
+static int too_many(struct state *s, const char *what, uint64_t n)
+{
+	if (n <= MAX_RANGE_PAGES)
+		return 0;
+	fprintf(stderr,
+		"kvt-oracle: %s:%lu: %s of %" PRIu64
+		" pages is too large for the oracle\n",
+		s->path, s->lineno, what, n);
+	s->too_large = 1;
+	return -1;
 }
 
 static int do_mmap(struct state *s, const struct kvt_rec *r)
@@ -568,7 +576,8 @@ static int do_mmap(struct state *s, const struct kvt_rec *r)
 
 	if (r->u.mmap.len == 0)
 		return 0;
-	if (page_range(s, r->u.mmap.addr, r->u.mmap.len, &first, &end))
+	page_range(r->u.mmap.addr, r->u.mmap.len, &first, &end);
+	if (too_many(s, "mapping", end - first))
 		return -1;
 	if (as_remove(s, a, first, end))
 		cov.mmap_replaces++;
@@ -596,8 +605,7 @@ static int do_munmap(struct state *s, const struct kvt_rec *r)
 
 	if (r->u.munmap.len == 0)
 		return 0;
-	if (page_range(s, r->u.munmap.addr, r->u.munmap.len, &first, &end))
-		return -1;
+	page_range(r->u.munmap.addr, r->u.munmap.len, &first, &end);
 	if (as_remove(s, &s->as[s->tasks[ti].as], first, end))
 		cov.munmap_hits++;
 	return 0;
@@ -612,13 +620,12 @@ static int do_mremap(struct state *s, const struct kvt_rec *r)
 	size_t nout = 0, capout = 0;
 	int have_last = 0;
 
-	if (page_range(s, r->u.mremap.old_addr, r->u.mremap.old_len, &ofirst,
-		       &oend) ||
-	    page_range(s, r->u.mremap.new_addr, r->u.mremap.new_len, &nfirst,
-		       &nend))
-		return -1;
+	page_range(r->u.mremap.old_addr, r->u.mremap.old_len, &ofirst, &oend);
+	page_range(r->u.mremap.new_addr, r->u.mremap.new_len, &nfirst, &nend);
 	l = oend - ofirst;
 	m = nend - nfirst;
+	if (m > l && too_many(s, "mremap tail", m - l))
+		return -1;
 	/* The backing the tail continues: that of the old range's last page. */
 	if (l > 0) {
 		struct slot *sl = as_find(a, oend - 1);
@@ -696,14 +703,8 @@ static int do_brk(struct state *s, const struct kvt_rec *r)
 	if (pb > pa) {
 		struct slot sl = { 0 };
 
-		if (pb - pa > MAX_RANGE_PAGES) {
-			fprintf(stderr,
-				"kvt-oracle: %s:%lu: brk growth of %" PRIu64
-				" pages is too large for the oracle\n",
-				s->path, s->lineno, pb - pa);
-			s->too_large = 1;
+		if (too_many(s, "brk growth", pb - pa))
 			return -1;
-		}
 		cov.brk_grow++;
 		if (as_remove(s, a, pa, pb))
 			cov.brk_replaces++;
