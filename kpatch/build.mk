@@ -44,7 +44,8 @@ kernel-checkpatch:
 	tests/lib/run-test build/test-results kernel/checkpatch \
 		bash tests/kernel/checkpatch.sh $(KBED)/linux
 
-kernel-check: $(BIN)/kvt-dump $(BIN)/run-merger $(BIN)/activator
+kernel-check: $(BIN)/kvt-dump $(BIN)/run-merger $(BIN)/activator \
+		$(BIN)/kvt-as $(BIN)/kvt-oracle $(GONE_DUMP_SO)
 	tests/lib/run-test build/test-results kernel/build \
 		bash kpatch/build-kernel.sh $(KBED)
 	tests/lib/run-test build/test-results kernel/initramfs \
@@ -59,6 +60,10 @@ kernel-check: $(BIN)/kvt-dump $(BIN)/run-merger $(BIN)/activator
 		bash tests/kernel/compare-valgrind.sh \
 		build/kernel/check/guest/out/dump.txt $(KCHECK_PAGES) \
 		$(KSTATIC)/kvt-sample-workload $(BIN)
+	tests/lib/run-test build/test-results kernel/oracle-agrees \
+		env DIFF_GONE_SO=$(GONE_DUMP_SO) tests/diff/check-recording \
+		$(BIN) build/kernel/check/guest/out/k.kvt \
+		build/kernel/check/guest/out/r.kvt kernel
 
 # Builds the kernel on a fresh machine (minutes), boots it for seconds.
 CHECKS += kernel-check
