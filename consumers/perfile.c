@@ -338,6 +338,39 @@ static int perfile_task_start(void *priv, const struct kvt_task_info *ti,
 	return 0;
 }
 
+/*
+ * The exec column of index.tsv: the path as it is, but for the three bytes
+ * that would break the row (a path may hold them), tab, newline and
+ * carriage return, written \x09, \x0a and \x0d as kvt-dump writes the
+ * last two.  NULL when out of memory.
+ */
+static char *tsv_field(const char *path)
+{
+	static const char dig[] = "0123456789abcdef";
+	size_t n = strlen(path) + 1;
+	char *s, *o;
+
+	for (const char *c = path; *c; c++)
+		n += (*c == '\t' || *c == '\n' || *c == '\r') * 3;
+	s = o = malloc(n);
+	if (!s)
+		return NULL;
+	for (const char *c = path; *c; c++) {
+		unsigned char ch = (unsigned char)*c;
+
+		if (ch == '\t' || ch == '\n' || ch == '\r') {
+			*o++ = '\\';
+			*o++ = 'x';
+			*o++ = dig[ch >> 4];
+			*o++ = dig[ch & 15];
+		} else {
+			*o++ = (char)ch;
+		}
+	}
+	*o = '\0';
+	return s;
+}
+
 static int perfile_exec(void *priv, const struct kvt_task_info *ti,
 			const char *path, struct kvt_error *err)
 {
@@ -345,7 +378,7 @@ static int perfile_exec(void *priv, const struct kvt_task_info *ti,
 	struct pinfo *x = &p->procs[ti->process_serial];
 
 	if (!x->exec) {
-		x->exec = strdup(path);
+		x->exec = tsv_field(path);
 		if (!x->exec)
 			return cons_error(err, KVT_E_NOMEM, "out of memory");
 	}

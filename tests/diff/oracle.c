@@ -947,9 +947,21 @@ static int write_basic(struct state *s, const char *dir, int named)
 	return close_out(f, dir, name);
 }
 
-static const char *exec_col(struct proc *p)
+/* index.tsv's exec column: "-", or the path with a tab, a newline and a
+ * carriage return (they would break the row) written as \x09, \x0a, \x0d
+ * (the merger's reading; the spec says only "the path"). */
+static void put_exec_col(FILE *f, const struct proc *p)
 {
-	return p->exec ? p->exec : "-";
+	if (!p->exec) {
+		fputs("-", f);
+		return;
+	}
+	for (const char *c = p->exec; *c; c++) {
+		if (*c == '\t' || *c == '\n' || *c == '\r')
+			fprintf(f, "\\x%02x", (unsigned char)*c);
+		else
+			fputc(*c, f);
+	}
 }
 
 static int write_per_process(struct state *s, const char *out)
@@ -971,8 +983,10 @@ static int write_per_process(struct state *s, const char *out)
 
 		name_suffix(name, sizeof(name) - 4, p->tgid, p->suffix);
 		strcat(name, ".txt");
-		fprintf(idx, "%s\t%" PRIu32 "\t%" PRIu64 "\t%s\n", name,
-			p->tgid, p->nref, exec_col(p));
+		fprintf(idx, "%s\t%" PRIu32 "\t%" PRIu64 "\t", name,
+			p->tgid, p->nref);
+		put_exec_col(idx, p);
+		fputc('\n', idx);
 		f = open_out(dir, name);
 		if (!f)
 			goto fail;
@@ -1017,8 +1031,10 @@ static int write_per_thread(struct state *s, const char *out)
 		snprintf(rel, sizeof(rel), "%s/%s", pname, tname);
 		if (make_dir(sub))
 			goto fail;
-		fprintf(idx, "%s\t%" PRIu32 "\t%" PRIu32 "\t%" PRIu64 "\t%s\n",
-			rel, p->tgid, t->ctid, t->nref, exec_col(p));
+		fprintf(idx, "%s\t%" PRIu32 "\t%" PRIu32 "\t%" PRIu64 "\t",
+			rel, p->tgid, t->ctid, t->nref);
+		put_exec_col(idx, p);
+		fputc('\n', idx);
 		f = open_out(sub, tname);
 		if (!f)
 			goto fail;
