@@ -94,6 +94,18 @@ compare() {
 	return 0
 }
 
+# keep_failure DEST SCENARIO ORACLEDIR MERGEDIR WHY: what a mismatch leaves
+# for a look: DEST/scenario.kvt, DEST/oracle/, DEST/merger/ (those that
+# exist) and DEST/report.txt (WHY).
+keep_failure() {
+	rm -rf "$1"
+	mkdir -p "$1"
+	cp "$2" "$1/scenario.kvt"
+	[ -d "$3" ] && cp -r "$3" "$1/oracle"
+	[ -d "$4" ] && cp -r "$4" "$1/merger"
+	printf '%s\n' "$5" >"$1/report.txt"
+}
+
 # check_one BINDIR SCENARIO WORKDIR: oracle + merger + compare.
 check_one() {
 	local bin=$1 scen=$2 w=$3
